@@ -1,0 +1,1 @@
+"""Compatibility shims for the CPU install (see README, 'Install')."""

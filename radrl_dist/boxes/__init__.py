@@ -1,0 +1,1 @@
+"""Boxes: geometry (IoU) and per-model-family text codecs."""

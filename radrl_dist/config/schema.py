@@ -1,0 +1,224 @@
+"""The whole system's configuration as pydantic models.
+
+Every model forbids unknown keys, so a misspelt key fails before any actor starts, with its dotted
+path in the message. Cross-field rules that need several sections live on `RadRLConfig`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ModelFamily = Literal["qwen2_vl", "qwen2_5_vl", "qwen3_vl"]
+PromptFormat = Literal["plain", "think_report", "think_answer"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TinyModelSpec(Strict):
+    """A random-initialised model built locally (tests, CPU demo). Used when `model.path` is null."""
+
+    seed: int = 0
+    hidden_size: int = Field(64, ge=32)
+    num_layers: int = Field(2, ge=1)
+    num_heads: int = Field(2, ge=1)
+    vision_depth: int = Field(2, ge=1)
+    vision_hidden_size: int = Field(64, ge=16)
+    vocab_size: int = Field(1024, ge=300)
+    cache_dir: str = "cache/tiny_models"
+
+
+class ModelConfig(Strict):
+    family: ModelFamily = "qwen2_vl"
+    path: str | None = Field(None, description="local HF checkpoint dir; null builds a tiny model")
+    tiny: TinyModelSpec = TinyModelSpec()
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
+    min_pixels: int = Field(28 * 28 * 4, ge=1)
+    max_pixels: int = Field(64 * 64, ge=1)
+
+    @model_validator(mode="after")
+    def _pixels(self) -> "ModelConfig":
+        if self.min_pixels > self.max_pixels:
+            raise ValueError("min_pixels must be <= max_pixels")
+        return self
+
+
+class PhantomSpec(Strict):
+    """Synthetic phantom CXR data generated on the fly into `cache_dir` (CPU demo, tests)."""
+
+    n_train: int = Field(64, ge=1)
+    n_eval: int = Field(16, ge=1)
+    seed: int = 0
+    image_size: tuple[int, int] = (128, 160)  # (width, height), portrait like a PA film
+    cache_dir: str = "cache/phantom"
+
+
+class DataConfig(Strict):
+    train_path: str | None = Field(None, description="Parquet file/dir of training rows")
+    eval_path: str | None = Field(None, description="Parquet file/dir of held-out rows")
+    phantom: PhantomSpec | None = PhantomSpec()
+    task_mix: dict[Literal["report", "grounding"], float] = {"report": 1.0}
+    prompt_format: dict[Literal["report", "grounding"], PromptFormat] = {
+        "report": "plain",
+        "grounding": "think_answer",
+    }
+    studies_per_step: int = Field(4, ge=1)
+    max_prompt_length: int = Field(1024, ge=16)
+    shuffle_seed: int = 0
+
+    @model_validator(mode="after")
+    def _source(self) -> "DataConfig":
+        if self.train_path is None and self.phantom is None:
+            raise ValueError("give data.train_path or data.phantom")
+        if not self.task_mix or any(w < 0 for w in self.task_mix.values()) or sum(self.task_mix.values()) <= 0:
+            raise ValueError("task_mix needs at least one task with a positive weight")
+        return self
+
+
+class RolloutConfig(Strict):
+    engine: Literal["hf", "vllm"] = "hf"
+    num_actors: int = Field(1, ge=1)
+    group_size: int = Field(4, ge=2, description="G: candidates sampled per study")
+    temperature: float = Field(1.0, gt=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_new_tokens: int = Field(48, ge=1)
+    tensor_parallel_size: int = Field(1, ge=1)
+    gpus_per_actor: float = Field(0.0, ge=0)
+    cpus_per_actor: float = Field(0.5, gt=0)
+    max_retries: int = Field(2, ge=0)
+    gpu_memory_utilization: float = Field(0.5, gt=0, le=1)
+
+
+class RewardConfig(Strict):
+    labeler: str = Field("rules", description="'rules' or 'chexbert:/path/to/chexbert.pth'")
+    labeler_tokenizer: str | None = None
+    num_actors: int = Field(1, ge=1)
+    gpus_per_actor: float = Field(0.0, ge=0)
+    cpus_per_actor: float = Field(0.25, gt=0)
+    batch_size: int = Field(64, ge=1)
+    max_retries: int = Field(3, ge=0)
+    weights: dict[Literal["report", "grounding"], dict[str, float]] = {
+        "report": {"mccs": 0.75, "format_report": 0.25},
+        "grounding": {"iou": 1.0, "format_answer": 1.0},
+    }
+    mccs_margin: float = Field(0.0, ge=0, lt=1)
+    both_blank: float | None = Field(None, description="MCCS when both reports are all blank; null = paper (0)")
+    missing_tag: Literal["raw", "zero"] = "raw"
+
+
+class LoraSpec(Strict):
+    enabled: bool = True
+    r: int = Field(8, ge=1)
+    alpha: int = Field(16, ge=1)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    target_modules: list[str] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+class LearnerConfig(Strict):
+    num_workers: int = Field(1, ge=1)
+    gpus_per_worker: float = Field(0.0, ge=0)
+    cpus_per_worker: float = Field(0.5, gt=0)
+    zero_stage: Literal[0, 1, 2, 3] = 2
+    lora: LoraSpec = LoraSpec()
+    freeze_vision: bool = True
+    lr: float = Field(1e-4, gt=0)
+    betas: tuple[float, float] = (0.9, 0.99)
+    weight_decay: float = Field(0.0, ge=0)
+    warmup_ratio: float = Field(0.0, ge=0, le=1)
+    grad_clip: float = Field(1.0, gt=0)
+    micro_batch_size: int = Field(4, ge=1)
+    gradient_accumulation: int = Field(1, ge=1)
+    updates_per_step: int = Field(1, ge=1, description="optimizer steps per rollout batch (mini-batches)")
+    export_bucket_mb: float = Field(64.0, gt=0)
+
+
+class GRPOConfig(Strict):
+    beta: float = Field(0.0, ge=0, description="KL weight; 0 skips the reference pass entirely")
+    kl_estimator: Literal["k1", "k3"] = "k3"
+    clip_low: float = Field(0.2, ge=0)
+    clip_high: float = Field(0.28, ge=0)
+    advantage: Literal["std", "no_std"] = "std"
+    aggregation: Literal["token_mean", "seq_mean"] = "token_mean"
+    skip_zero_spread: bool = False
+    eps: float = Field(1e-6, gt=0)
+
+
+class AsyncConfig(Strict):
+    max_staleness: Literal[0, 1] = 0
+
+
+class ClusterConfig(Strict):
+    address: str | None = Field(None, description="Ray address; null: connect if RAY_ADDRESS is set, else start local")
+    num_cpus: float | None = Field(None, gt=0, description="CPUs of a local Ray (null: machine's)")
+    num_gpus: int = Field(0, ge=0, description="GPUs available to this job, for the placement check")
+    colocate: bool = Field(False, description="let roles share GPUs (time-sliced); else each role gets its own")
+    placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "PACK"
+
+
+class LoggingConfig(Strict):
+    output_dir: str = "runs/demo"
+    jsonl: bool = True
+    tensorboard: bool = True
+    samples_every: int = Field(5, ge=1)
+    progress: bool = True
+
+
+class CheckpointConfig(Strict):
+    every_n_steps: int = Field(0, ge=0, description="0 disables periodic checkpoints")
+    resume: str = Field("never", description="'auto', 'never' or a checkpoint directory")
+    keep_last: int = Field(2, ge=1)
+
+
+class TrainConfig(Strict):
+    steps: int = Field(10, ge=1)
+    seed: int = 0
+    eval_every: int = Field(0, ge=0)
+    eval_studies: int = Field(16, ge=1)
+    eval_greedy: bool = True
+
+
+class RadRLConfig(Strict):
+    """Root of the configuration tree (what configs/*.yaml contain)."""
+
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    rollout: RolloutConfig = RolloutConfig()
+    reward: RewardConfig = RewardConfig()
+    learner: LearnerConfig = LearnerConfig()
+    grpo: GRPOConfig = GRPOConfig()
+    async_: AsyncConfig = Field(AsyncConfig(), alias="async")
+    cluster: ClusterConfig = ClusterConfig()
+    logging: LoggingConfig = LoggingConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
+    train: TrainConfig = TrainConfig()
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _cross_section(self) -> "RadRLConfig":
+        gpus = {
+            "rollout": self.rollout.num_actors * self.rollout.gpus_per_actor,
+            "reward": self.reward.num_actors * self.reward.gpus_per_actor,
+            "learner": self.learner.num_workers * self.learner.gpus_per_worker,
+        }
+        asked = max(gpus.values()) if self.cluster.colocate else sum(gpus.values())
+        if asked > self.cluster.num_gpus:
+            detail = ", ".join(f"{k} {v:g}" for k, v in gpus.items())
+            raise ValueError(
+                f"cluster.num_gpus: roles ask for {asked:g} GPUs ({detail}"
+                f"{', colocated' if self.cluster.colocate else ''}) but the cluster has {self.cluster.num_gpus}"
+            )
+        if self.rollout.engine == "vllm" and self.rollout.gpus_per_actor and (
+            self.rollout.gpus_per_actor < self.rollout.tensor_parallel_size
+        ):
+            raise ValueError("rollout.gpus_per_actor must be >= rollout.tensor_parallel_size for vLLM on GPU")
+        for task, w in self.data.task_mix.items():
+            if w > 0 and not self.reward.weights.get(task):
+                raise ValueError(f"reward.weights.{task}: task {task!r} is sampled but has no reward weights")
+        if self.model.attn_implementation == "flash_attention_2" and self.cluster.num_gpus == 0:
+            raise ValueError("model.attn_implementation: flash_attention_2 needs a GPU; use 'sdpa' on CPU")
+        return self

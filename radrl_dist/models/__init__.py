@@ -1,0 +1,1 @@
+"""Models: tiny random-initialised builders (no hub) and loading of local checkpoints."""
