@@ -83,6 +83,9 @@ def read_yaml(path: str | Path | None) -> tuple[dict[str, Any], str]:
 
 def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> RadRLConfig:
     data, source = read_yaml(path)
+    overrides = list(overrides)
+    if overrides:
+        source = f"config ({source} with --set overrides)"
     data = apply_overrides(data, overrides)
     try:
         return RadRLConfig.model_validate(data)
