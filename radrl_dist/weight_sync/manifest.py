@@ -52,6 +52,10 @@ class WeightManifest:
         return [e.name for e in self.entries]
 
 
+def _aligned(offset: int, to: int = 8) -> int:
+    return -(-offset // to) * to
+
+
 def pack_state(
     tensors: Iterable[tuple[str, torch.Tensor]], bucket_bytes: int
 ) -> tuple[list[BucketEntry], list[np.ndarray]]:
@@ -67,10 +71,11 @@ def pack_state(
         nonlocal pending, size
         if not pending:
             return
-        buf = np.empty(size, dtype=np.uint8)
+        buf = np.zeros(size, dtype=np.uint8)
         off = 0
         for name, t in pending:
             raw = t.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy()
+            off = _aligned(off)  # every entry starts on an 8-byte boundary so it can be viewed as its dtype
             buf[off : off + raw.size] = raw
             entries.append(BucketEntry(name, len(buckets), off, raw.size, tuple(t.shape), str(t.dtype)))
             off += raw.size
@@ -79,17 +84,21 @@ def pack_state(
 
     for name, t in tensors:
         n = t.numel() * t.element_size()
-        if pending and size + n > bucket_bytes:
+        if pending and _aligned(size) + n > bucket_bytes:
             flush()
         pending.append((name, t))
-        size += n
+        size = _aligned(size) + n
     flush()
     return entries, buckets
 
 
 def iter_tensors(entries: list[BucketEntry], buckets: list[np.ndarray]) -> Iterator[tuple[str, torch.Tensor]]:
     """Named tensors viewing the bucket bytes (no copy; clone if you keep them past the buckets)."""
-    views = [torch.from_numpy(np.asarray(b)) if not isinstance(b, torch.Tensor) else b for b in buckets]
+    import warnings
+
+    with warnings.catch_warnings():  # Ray hands back read-only arrays; the views are only read
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        views = [torch.from_numpy(np.asarray(b)) if not isinstance(b, torch.Tensor) else b for b in buckets]
     for e in entries:
         raw = views[e.bucket][e.offset : e.offset + e.nbytes]
         dtype = _DTYPES[e.dtype]

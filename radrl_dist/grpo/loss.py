@@ -1,0 +1,121 @@
+"""The GRPO policy loss: PPO clipped surrogate with asymmetric clip, plus beta * KL to the reference.
+
+Per token t of candidate i (only where mask = 1):
+    ratio  = exp(logp - old_logp)                       old_logp: behaviour log-probs from generation
+    pg     = -min(ratio * A_i, clip(ratio, 1 - clip_low, 1 + clip_high) * A_i)
+    kl     = k3: exp(ref - logp) - (ref - logp) - 1     (unbiased, >= 0; DeepSeekMath)
+             k1: logp - ref
+    l_t    = pg + beta * kl                             (beta = 0: no reference needed at all)
+Aggregation over the whole optimizer update, which may span micro-batches and ranks:
+    token_mean: sum over all tokens of l_t / total completion tokens of the update (DAPO / Dr.GRPO)
+    seq_mean:   sum over candidates of (mean over its tokens of l_t) / number of candidates (GRPO paper)
+so `grpo_loss` returns this micro-batch's *share* of the update's loss; the shares add up exactly.
+Metrics come back as sums so that `merge_loss_stats` can merge micro-batches and ranks exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+
+@dataclass(frozen=True)
+class LossNormaliser:
+    """Global counts of one optimizer update (all micro-batches, all ranks)."""
+
+    tokens: float
+    seqs: float
+
+    def __post_init__(self) -> None:
+        if self.tokens <= 0 or self.seqs <= 0:
+            raise ValueError(f"LossNormaliser needs positive token and sequence counts, got {self}")
+
+
+def kl_per_token(logp: torch.Tensor, ref_logp: torch.Tensor, estimator: Literal["k1", "k3"]) -> torch.Tensor:
+    """KL(policy || reference) estimate per sampled token."""
+    if estimator == "k3":
+        d = ref_logp - logp
+        return torch.exp(d) - d - 1.0
+    if estimator == "k1":
+        return logp - ref_logp
+    raise ValueError(f"kl_estimator must be 'k1' or 'k3', got {estimator!r}")
+
+
+def grpo_loss(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    norm: LossNormaliser,
+    *,
+    ref_logp: torch.Tensor | None = None,
+    entropy: torch.Tensor | None = None,
+    beta: float = 0.0,
+    kl_estimator: Literal["k1", "k3"] = "k3",
+    clip_low: float = 0.2,
+    clip_high: float = 0.28,
+    aggregation: Literal["token_mean", "seq_mean"] = "token_mean",
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """This micro-batch's share of the update loss, and metric sums. Shapes: (B, T) tokens, (B,) advantages."""
+    if logp.shape != old_logp.shape or logp.shape != mask.shape or advantages.shape != logp.shape[:1]:
+        raise ValueError(
+            f"shape mismatch: logp {tuple(logp.shape)}, old_logp {tuple(old_logp.shape)}, "
+            f"mask {tuple(mask.shape)}, advantages {tuple(advantages.shape)}"
+        )
+    if beta > 0 and ref_logp is None:
+        raise ValueError("beta > 0 needs ref_logp (the reference policy's log-probs)")
+    mask = mask.to(logp.dtype)
+    adv = advantages.to(logp.dtype).unsqueeze(1)
+    ratio = torch.exp(logp - old_logp)
+    clipped = torch.clamp(ratio, 1.0 - clip_low, 1.0 + clip_high)
+    pg = -torch.minimum(ratio * adv, clipped * adv)
+    per_token = pg
+    kl = None
+    if beta > 0:
+        kl = kl_per_token(logp, ref_logp, kl_estimator)
+        per_token = pg + beta * kl
+
+    def aggregate(x: torch.Tensor) -> torch.Tensor:
+        if aggregation == "token_mean":
+            return (x * mask).sum() / norm.tokens
+        if aggregation == "seq_mean":
+            return ((x * mask).sum(1) / mask.sum(1).clamp(min=1.0)).sum() / norm.seqs
+        raise ValueError(f"aggregation must be 'token_mean' or 'seq_mean', got {aggregation!r}")
+
+    loss = aggregate(per_token)
+    with torch.no_grad():
+        low = ((ratio < 1.0 - clip_low) & (adv < 0)).to(mask.dtype) * mask
+        high = ((ratio > 1.0 + clip_high) & (adv > 0)).to(mask.dtype) * mask
+        stats = {
+            "loss": float(loss),
+            "pg_loss": float(aggregate(pg)),
+            "tokens": float(mask.sum()),
+            "seqs": float((mask.sum(1) > 0).sum()),
+            "clip_low_sum": float(low.sum()),
+            "clip_high_sum": float(high.sum()),
+            "ratio_sum": float((ratio * mask).sum()),
+            "kl_sum": float((kl * mask).sum()) if kl is not None else 0.0,
+            "entropy_sum": float((entropy * mask).sum()) if entropy is not None else 0.0,
+        }
+    return loss, stats
+
+
+def merge_loss_stats(parts: list[dict[str, float]]) -> dict[str, float]:
+    """Merge metric sums of micro-batches/ranks of one update into means (loss shares simply add)."""
+    tot = {k: sum(p.get(k, 0.0) for p in parts) for k in ("loss", "pg_loss", "tokens", "seqs", "clip_low_sum",
+                                                          "clip_high_sum", "ratio_sum", "kl_sum", "entropy_sum")}
+    n = max(tot["tokens"], 1.0)
+    return {
+        "loss": tot["loss"],
+        "pg_loss": tot["pg_loss"],
+        "kl": tot["kl_sum"] / n,
+        "entropy": tot["entropy_sum"] / n,
+        "clip_frac": (tot["clip_low_sum"] + tot["clip_high_sum"]) / n,
+        "clip_frac_low": tot["clip_low_sum"] / n,
+        "clip_frac_high": tot["clip_high_sum"] / n,
+        "ratio_mean": tot["ratio_sum"] / n,
+        "tokens": tot["tokens"],
+        "seqs": tot["seqs"],
+    }

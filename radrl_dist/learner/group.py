@@ -1,0 +1,125 @@
+"""LearnerGroup: K LearnerWorker actors forming one torch.distributed group (gloo on CPU, NCCL on GPU).
+
+The group, not the user, picks the rendezvous: rank 0 reports its node address (loopback when the
+whole group runs on one CPU-only node) and a free port. Each rollout batch is planned once
+(`plan_step`), each rank's share put in the object store once, and the per-rank metric sums merged
+here into one dict per step.
+"""
+
+from __future__ import annotations
+
+import time
+
+import ray
+import torch
+
+from radrl_dist.config.schema import RadRLConfig
+from radrl_dist.grpo.loss import merge_loss_stats
+from radrl_dist.learner.batch import Candidate, plan_step
+from radrl_dist.learner.worker import LearnerWorker
+from radrl_dist.weight_sync.manifest import WeightManifest
+
+_PHASES = ("logprob_s", "reference_s", "backward_s", "optimizer_s")
+
+
+class LearnerGroup:
+    def __init__(self, cfg: RadRLConfig, model_path: str, total_updates: int | None = None,
+                 placement_group=None, transport: str = "objref", temperature: float | None = None):
+        self.cfg, self.transport = cfg, transport
+        lc = cfg.learner
+        self.world = lc.num_workers
+        total = total_updates or cfg.train.steps * lc.updates_per_step
+        temp = cfg.rollout.temperature if temperature is None else temperature
+        self.version = 0
+        actor_cls = ray.remote(LearnerWorker)
+        self.workers = []
+        for rank in range(self.world):
+            opts = {"num_cpus": lc.cpus_per_worker, "num_gpus": lc.gpus_per_worker}
+            if placement_group is not None:
+                from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+                opts["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
+                    placement_group, placement_group_bundle_index=rank)
+            if lc.gpus_per_worker == 0:
+                opts["runtime_env"] = {"env_vars": {"DS_ACCELERATOR": "cpu"}}
+            self.workers.append(actor_cls.options(**opts).remote(cfg, rank, self.world, str(model_path), total, temp))
+        single_node = len({n["NodeID"] for n in ray.nodes() if n["Alive"]}) == 1
+        addr, port = ray.get(self.workers[0].rendezvous_address.remote(single_node and lc.gpus_per_worker == 0))
+        t0 = time.perf_counter()
+        self.setup_info = ray.get([w.setup.remote(addr, port) for w in self.workers])
+        self.setup_s = time.perf_counter() - t0
+
+    def _all(self, method: str, *args, **kwargs) -> list:
+        return ray.get([getattr(w, method).remote(*args, **kwargs) for w in self.workers])
+
+    def train_step(self, candidates: list[Candidate]) -> dict:
+        """One rollout batch -> `updates_per_step` optimizer updates; returns merged metrics."""
+        lc = self.cfg.learner
+        t0 = time.perf_counter()
+        plan = plan_step(candidates, self.world, lc.micro_batch_size, lc.updates_per_step)
+        refs = [ray.put(p) for p in plan]
+        per_rank = ray.get([w.train_step.remote(r) for w, r in zip(self.workers, refs)])
+        updates = []
+        for u in range(len(per_rank[0])):
+            ranks = [per_rank[r][u] for r in range(self.world)]
+            m = merge_loss_stats([s for rk in ranks for s in rk["parts"]])
+            m.update(grad_norm=ranks[0]["grad_norm"], lr=ranks[0]["lr"],
+                     micro_batches=ranks[0]["micro_batches"])
+            m.update({k: max(rk["timing"][k] for rk in ranks) for k in _PHASES})  # the slowest rank sets the pace
+            updates.append(m)
+        out = {k: sum(u[k] for u in updates) / len(updates) for k in updates[0] if k not in _PHASES}
+        out.update({k: sum(u[k] for u in updates) for k in _PHASES + ("tokens", "seqs")})
+        out["updates"] = len(updates)
+        out["step_s"] = time.perf_counter() - t0
+        return out
+
+    def logprobs(self, candidates: list[Candidate]) -> list[torch.Tensor]:
+        """Current-policy log-probs per candidate, in input order (all ranks take part: ZeRO-3)."""
+        mbs = self.cfg.learner.micro_batch_size
+        shares = [list(range(len(candidates)))[r :: self.world] for r in range(self.world)]
+        n_micro = max(-(-len(s) // mbs) for s in shares)
+        jobs = []
+        for s in shares:
+            mb = [[candidates[i] for i in s[k * mbs : (k + 1) * mbs]] for k in range(n_micro)]
+            jobs.append([m if m else [candidates[0]] for m in mb])
+        results = ray.get([w.logprobs.remote(j) for w, j in zip(self.workers, jobs)])
+        out: list[torch.Tensor | None] = [None] * len(candidates)
+        for s, res in zip(shares, results):
+            for i, lp in zip(s, res):
+                out[i] = lp
+        return out
+
+    def export(self, kind: str = "auto", version: int | None = None) -> WeightManifest:
+        """Publish the current weights; versions are monotonic (default: previous + 1)."""
+        if version is not None and version <= self.version:
+            raise ValueError(f"weight version must increase: got {version}, last published {self.version}")
+        lora = self.cfg.learner.lora.enabled
+        if kind not in ("auto", "lora", "full", "merged") or (kind != "auto" and (kind in ("lora", "merged")) != lora):
+            raise ValueError(f"export kind {kind!r} does not fit this learner (LoRA {'on' if lora else 'off'}): "
+                             f"use {'lora or merged' if lora else 'full'} or auto")
+        new = self.version + 1 if version is None else version
+        manifest = self._all("export", new, kind, self.transport)[0]
+        self.version = new
+        return manifest
+
+    def republish(self, kind: str = "auto") -> WeightManifest:
+        """Publish the current weights again under the current version (resume: resync fresh actors)."""
+        return self._all("export", self.version, kind, self.transport)[0]
+
+    def save_checkpoint(self, ckpt_dir: str, tag: str, client_state: dict | None = None,
+                        adapter_dir: str | None = None) -> str:
+        state = dict(client_state or {}, weight_version=self.version)
+        return self._all("save_checkpoint", ckpt_dir, tag, state, adapter_dir)[0]
+
+    def load_checkpoint(self, ckpt_dir: str, tag: str | None = None) -> dict:
+        client = self._all("load_checkpoint", ckpt_dir, tag)[0]
+        self.version = int(client.get("weight_version", self.version))
+        return client
+
+    def save_adapter(self, out_dir: str) -> str:
+        return self._all("save_adapter", out_dir)[0]
+
+    def shutdown(self) -> None:
+        for w in self.workers:
+            ray.kill(w)
+        self.workers = []

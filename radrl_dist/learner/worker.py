@@ -1,0 +1,187 @@
+"""One learner rank: a Ray actor holding a DeepSpeed engine over the policy.
+
+All public methods except `rendezvous_address` are collective: the LearnerGroup calls them on every
+rank at once with matching arguments (ZeRO shards parameters, gradients and optimizer state).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import nullcontext
+from datetime import timedelta
+
+import torch
+
+from radrl_dist.config.schema import RadRLConfig
+from radrl_dist.grpo.loss import grpo_loss
+from radrl_dist.learner.batch import Candidate, RankUpdate, collate
+from radrl_dist.learner.logprobs import completion_logprobs
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("", 0))
+        return s.getsockname()[1]
+
+
+class LearnerWorker:
+    def __init__(self, cfg: RadRLConfig, rank: int, world: int, model_path: str, total_updates: int,
+                 temperature: float = 1.0):
+        self.cfg, self.rank, self.world = cfg, rank, world
+        self.model_path, self.total_updates, self.temperature = model_path, total_updates, temperature
+        self.on_gpu = cfg.learner.gpus_per_worker > 0 and torch.cuda.is_available()
+        if not self.on_gpu:
+            os.environ.setdefault("DS_ACCELERATOR", "cpu")
+        self.engine = None
+        self.ref_model = None
+        self.updates_done = 0
+
+    def rendezvous_address(self, loopback: bool) -> tuple[str, int]:
+        """Rank 0's address and a port free on its node, for the process group's TCP store."""
+        import ray
+
+        return ("127.0.0.1" if loopback else ray.util.get_node_ip_address()), _free_port()
+
+    def setup(self, master_addr: str, master_port: int) -> dict:
+        os.environ.update(MASTER_ADDR=master_addr, MASTER_PORT=str(master_port), RANK=str(self.rank),
+                          WORLD_SIZE=str(self.world), LOCAL_RANK="0")
+        if self.on_gpu:
+            torch.cuda.set_device(0)  # Ray gives each worker its own GPU as device 0
+        else:
+            from radrl_dist.learner.engine_setup import prepare_cpu_deepspeed_env
+
+            prepare_cpu_deepspeed_env()
+        import deepspeed
+
+        from radrl_dist.learner.engine_setup import build_optimizer, build_policy, ds_config
+        from radrl_dist.models.loading import load_policy
+
+        t0 = time.perf_counter()
+        deepspeed.init_distributed(dist_backend="nccl" if self.on_gpu else "gloo", auto_mpi_discovery=False,
+                                   timeout=timedelta(minutes=10), rank=self.rank, world_size=self.world)
+        t_dist = time.perf_counter() - t0
+        mc = self.cfg.model
+        model = load_policy(self.model_path, "float32", mc.attn_implementation)
+        model.config.use_cache = False
+        self.pad_id = model.config.get_text_config().pad_token_id or 0
+        policy, trainable = build_policy(model, self.cfg)
+        opt, sched = build_optimizer(trainable, self.cfg, self.total_updates)
+        self.engine, _, _, _ = deepspeed.initialize(model=policy, optimizer=opt, lr_scheduler=sched,
+                                                    config=ds_config(self.cfg, self.on_gpu))
+        self.float_dtype = torch.bfloat16 if self.on_gpu else torch.float32
+        if self.cfg.grpo.beta > 0 and not self.cfg.learner.lora.enabled:
+            ref = load_policy(self.model_path, "bfloat16" if self.on_gpu else "float32", mc.attn_implementation)
+            self.ref_model = ref.to(self.engine.device).eval().requires_grad_(False)
+        n_trainable = sum(int(getattr(p, "ds_numel", p.numel())) for _, p in trainable)
+        return {"rank": self.rank, "init_distributed_s": t_dist, "setup_s": time.perf_counter() - t0,
+                "trainable_params": n_trainable, "device": str(self.engine.device)}
+
+    # ---------------------------------------------------------------- training
+
+    def _reference_ctx(self):
+        return self.engine.module.disable_adapter() if self.cfg.learner.lora.enabled else nullcontext()
+
+    def _update(self, upd: RankUpdate) -> dict:
+        g, eng = self.cfg.grpo, self.engine
+        eng.train()
+        parts, t = [], {"logprob_s": 0.0, "reference_s": 0.0, "backward_s": 0.0, "optimizer_s": 0.0}
+        for cands in upd.micro_batches:
+            mb = collate(cands, self.pad_id).to(eng.device, self.float_dtype)
+            ref = None
+            if g.beta > 0:
+                t0 = time.perf_counter()
+                with torch.no_grad(), self._reference_ctx():
+                    ref, _ = completion_logprobs(self.ref_model or eng, mb, self.temperature)
+                t["reference_s"] += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            logp, ent = completion_logprobs(eng, mb, self.temperature, with_entropy=True)
+            loss, stats = grpo_loss(logp, mb.behaviour_logps, mb.advantages, mb.completion_mask, upd.norm,
+                                    ref_logp=ref, entropy=ent, beta=g.beta, kl_estimator=g.kl_estimator,
+                                    clip_low=g.clip_low, clip_high=g.clip_high, aggregation=g.aggregation)
+            t["logprob_s"] += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            # DeepSpeed averages gradients over ranks; the loss is already normalised by global counts.
+            eng.backward(loss * self.world, scale_wrt_gas=False)
+            t["backward_s"] += time.perf_counter() - t0
+            parts.append(stats)
+        t0 = time.perf_counter()
+        eng.step()
+        t["optimizer_s"] = time.perf_counter() - t0
+        self.updates_done += 1
+        gn = eng.get_global_grad_norm()
+        return {"parts": parts, "timing": t, "grad_norm": float(gn) if gn is not None else float("nan"),
+                "lr": float(eng.get_lr()[0]), "micro_batches": len(upd.micro_batches)}
+
+    def train_step(self, updates: list[RankUpdate]) -> list[dict]:
+        return [self._update(u) for u in updates]
+
+    def logprobs(self, micro_batches: list[list[Candidate]]) -> list[torch.Tensor]:
+        """Current-policy log-probs per candidate (completion length each), no gradient."""
+        self.engine.eval()
+        out = []
+        with torch.no_grad():
+            for cands in micro_batches:
+                mb = collate(cands, self.pad_id).to(self.engine.device, self.float_dtype)
+                logp, _ = completion_logprobs(self.engine, mb, self.temperature)
+                out.extend(logp[i, : c.completion_ids.shape[0]].float().cpu() for i, c in enumerate(cands))
+        return out
+
+    # ---------------------------------------------------------------- weights and state
+
+    def export(self, version: int, kind: str, transport: str = "objref"):
+        """Collective gather; rank 0 packs, publishes and returns the manifest, others None."""
+        from radrl_dist.learner.export import gather_export, lora_config_dict
+        from radrl_dist.weight_sync.manifest import pack_state
+        from radrl_dist.weight_sync.transport import make_transport
+
+        lc = self.cfg.learner
+        if kind == "auto":
+            kind = "lora" if lc.lora.enabled else "full"
+        if kind in ("lora", "merged") and not lc.lora.enabled:
+            raise ValueError(f"export kind {kind!r} needs learner.lora.enabled")
+        t0 = time.perf_counter()
+        tensors = gather_export(self.engine.module, kind, self.rank == 0, include_vision=not lc.freeze_vision)
+        t_gather = time.perf_counter() - t0
+        if self.rank != 0:
+            return None
+        t0 = time.perf_counter()
+        entries, buckets = pack_state(tensors, int(lc.export_bucket_mb * (1 << 20)))
+        t_pack = time.perf_counter() - t0
+        lora_cfg = lora_config_dict(self.engine.module) if kind == "lora" else None
+        meta = {"gather_s": t_gather, "pack_s": t_pack, "export_kind": kind, "updates": self.updates_done}
+        m = make_transport(transport).publish(version, "lora" if kind == "lora" else "full", entries, buckets,
+                                              lora_cfg, meta)
+        m.meta["export_s"] = t_gather + t_pack + m.meta["publish_s"]
+        return m
+
+    def save_checkpoint(self, ckpt_dir: str, tag: str, client_state: dict, adapter_dir: str | None = None) -> str:
+        from radrl_dist.learner.checkpoint import save_learner_state
+
+        state = dict(client_state, updates_done=self.updates_done)
+        path = save_learner_state(self.engine, ckpt_dir, tag, self.rank, state)
+        if adapter_dir and self.cfg.learner.lora.enabled:
+            self.save_adapter(adapter_dir)
+        return str(path)
+
+    def load_checkpoint(self, ckpt_dir: str, tag: str | None = None) -> dict:
+        from radrl_dist.learner.checkpoint import load_learner_state
+
+        client = load_learner_state(self.engine, ckpt_dir, self.rank, tag)
+        self.updates_done = int(client.get("updates_done", self.updates_done))
+        return client
+
+    def save_adapter(self, out_dir: str) -> str | None:
+        """Collective; rank 0 writes the adapter in PEFT format."""
+        from radrl_dist.learner.checkpoint import write_peft_adapter
+        from radrl_dist.learner.export import gather_export
+
+        tensors = gather_export(self.engine.module, "lora", self.rank == 0, include_vision=True)
+        if self.rank == 0:
+            return str(write_peft_adapter(self.engine.module.peft_config["default"], tensors, out_dir))
+        return None
+
+    def ping(self) -> int:
+        return self.rank
