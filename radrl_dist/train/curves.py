@@ -1,0 +1,38 @@
+"""The training-curves figure a run writes at its end: reward, KL and response length over steps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from radrl_dist.train.metrics_log import read_metrics
+
+PANELS = (("reward/mean", "reward (mean over candidates)"), ("learner/kl", "KL to reference"),
+          ("rollout/response_len", "response length (tokens)"))
+
+
+def plot_training_curves(metrics_path: str | Path, out_path: str | Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in read_metrics(metrics_path) if "reward/mean" in r]
+    if not rows:
+        raise ValueError(f"{metrics_path}: no training steps logged")
+    held = [r for r in read_metrics(metrics_path) if isinstance(r.get("heldout/mean_reward"), (int, float))]
+    fig, axes = plt.subplots(1, len(PANELS), figsize=(4 * len(PANELS), 3.2))
+    for ax, (key, title) in zip(axes, PANELS):
+        pts = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), (int, float))]
+        if pts:
+            ax.plot(*zip(*pts), lw=1.2, label="train")
+        if key == "reward/mean" and held:
+            ax.plot([r["step"] for r in held], [r["heldout/mean_reward"] for r in held], "o-", label="held-out")
+            ax.legend(fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out = Path(out_path)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
