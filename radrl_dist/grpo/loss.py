@@ -119,3 +119,21 @@ def merge_loss_stats(parts: list[dict[str, float]]) -> dict[str, float]:
         "tokens": tot["tokens"],
         "seqs": tot["seqs"],
     }
+
+
+def nll_loss(logp: torch.Tensor, mask: torch.Tensor, norm: LossNormaliser,
+             entropy: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    """Supervised objective on the same machinery: token-mean negative log-likelihood of the targets.
+
+    Used by the SFT stages (radrl_dist.sft); metric sums have the same keys as `grpo_loss` so the
+    learner group merges them the same way ("loss" is this micro-batch's share of the mean NLL).
+    """
+    if logp.shape != mask.shape:
+        raise ValueError(f"shape mismatch: logp {tuple(logp.shape)}, mask {tuple(mask.shape)}")
+    mask = mask.to(logp.dtype)
+    loss = -(logp * mask).sum() / norm.tokens
+    with torch.no_grad():
+        stats = {"loss": float(loss), "pg_loss": 0.0, "tokens": float(mask.sum()), "seqs": float((mask.sum(1) > 0).sum()),
+                 "clip_low_sum": 0.0, "clip_high_sum": 0.0, "ratio_sum": float(mask.sum()), "kl_sum": 0.0,
+                 "entropy_sum": float((entropy * mask).sum()) if entropy is not None else 0.0}
+    return loss, stats

@@ -102,6 +102,10 @@ class LearnerGroup:
         self.version = new
         return manifest
 
+    def set_objective(self, objective: str, temperature: float | None = None) -> None:
+        """'grpo' (default) or 'sft' (token-mean NLL of the candidates' completions; advantages unused)."""
+        self._all("set_objective", objective, temperature)
+
     def republish(self, kind: str = "auto") -> WeightManifest:
         """Publish the current weights again under the current version (resume: resync fresh actors)."""
         return self._all("export", self.version, kind, self.transport)[0]

@@ -14,7 +14,7 @@ from datetime import timedelta
 import torch
 
 from radrl_dist.config.schema import RadRLConfig
-from radrl_dist.grpo.loss import grpo_loss
+from radrl_dist.grpo.loss import grpo_loss, nll_loss
 from radrl_dist.learner.batch import Candidate, RankUpdate, collate
 from radrl_dist.learner.logprobs import completion_logprobs
 
@@ -38,6 +38,7 @@ class LearnerWorker:
         self.engine = None
         self.ref_model = None
         self.updates_done = 0
+        self.objective = "grpo"  # "sft": token-mean NLL of the completions (radrl_dist.sft)
 
     def rendezvous_address(self, loopback: bool) -> tuple[str, int]:
         """Rank 0's address and a port free on its node, for the process group's TCP store."""
@@ -67,6 +68,11 @@ class LearnerWorker:
         model = load_policy(self.model_path, "float32", mc.attn_implementation)
         model.config.use_cache = False
         self.pad_id = model.config.get_text_config().pad_token_id or 0
+        from transformers import AutoTokenizer
+
+        from radrl_dist.models.tokenizer import vision_token_ids
+
+        self.suppress_ids = vision_token_ids(AutoTokenizer.from_pretrained(self.model_path, local_files_only=True))
         policy, trainable = build_policy(model, self.cfg)
         opt, sched = build_optimizer(trainable, self.cfg, self.total_updates)
         self.engine, _, _, _ = deepspeed.initialize(model=policy, optimizer=opt, lr_scheduler=sched,
@@ -91,14 +97,17 @@ class LearnerWorker:
         for cands in upd.micro_batches:
             mb = collate(cands, self.pad_id).to(eng.device, self.float_dtype)
             ref = None
-            if g.beta > 0:
+            if g.beta > 0 and self.objective == "grpo":
                 t0 = time.perf_counter()
                 with torch.no_grad(), self._reference_ctx():
-                    ref, _ = completion_logprobs(self.ref_model or eng, mb, self.temperature)
+                    ref, _ = completion_logprobs(self.ref_model or eng, mb, self.temperature, suppress_ids=self.suppress_ids)
                 t["reference_s"] += time.perf_counter() - t0
             t0 = time.perf_counter()
-            logp, ent = completion_logprobs(eng, mb, self.temperature, with_entropy=True)
-            loss, stats = grpo_loss(logp, mb.behaviour_logps, mb.advantages, mb.completion_mask, upd.norm,
+            logp, ent = completion_logprobs(eng, mb, self.temperature, with_entropy=True, suppress_ids=self.suppress_ids)
+            if self.objective == "sft":
+                loss, stats = nll_loss(logp, mb.completion_mask, upd.norm, entropy=ent)
+            else:
+                loss, stats = grpo_loss(logp, mb.behaviour_logps, mb.advantages, mb.completion_mask, upd.norm,
                                     ref_logp=ref, entropy=ent, beta=g.beta, kl_estimator=g.kl_estimator,
                                     clip_low=g.clip_low, clip_high=g.clip_high, aggregation=g.aggregation)
             t["logprob_s"] += time.perf_counter() - t0
@@ -125,7 +134,7 @@ class LearnerWorker:
         with torch.no_grad():
             for cands in micro_batches:
                 mb = collate(cands, self.pad_id).to(self.engine.device, self.float_dtype)
-                logp, _ = completion_logprobs(self.engine, mb, self.temperature)
+                logp, _ = completion_logprobs(self.engine, mb, self.temperature, suppress_ids=self.suppress_ids)
                 out.extend(logp[i, : c.completion_ids.shape[0]].float().cpu() for i, c in enumerate(cands))
         return out
 
@@ -182,6 +191,13 @@ class LearnerWorker:
         if self.rank == 0:
             return str(write_peft_adapter(self.engine.module.peft_config["default"], tensors, out_dir))
         return None
+
+    def set_objective(self, objective: str, temperature: float | None = None) -> None:
+        if objective not in ("grpo", "sft"):
+            raise ValueError(f"objective must be 'grpo' or 'sft', got {objective!r}")
+        self.objective = objective
+        if temperature is not None:
+            self.temperature = temperature
 
     def ping(self) -> int:
         return self.rank
