@@ -1,0 +1,114 @@
+"""`python -m radrl_dist.evaluate --predictions P.jsonl --references R.jsonl [--out DIR]`
+
+Scores existing generations (no model): metrics.json, report.md, per_study.jsonl, plots and a
+gallery. Generation from a checkpoint (`--config X.yaml --checkpoint C`) runs through the rollout
+pool and then calls the same `score_predictions`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from radrl_dist.evaluate.score import TASK_KINDS, compare_runs, score_predictions
+
+
+def read_jsonl(path: Path, what: str) -> list[dict]:
+    """JSONL records; a bad line is an error naming the file and line."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{what} file {path} does not exist")
+    out = []
+    for i, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{i}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(rec, dict) or "study_id" not in rec:
+            raise ValueError(f"{path}:{i}: each line must be an object with 'study_id' and 'text'")
+        out.append(rec)
+    return out
+
+
+def build(name: str):
+    """The labeler by name (lazy import: the labelers package is optional for NLG-only scoring)."""
+    if name == "none":
+        return None
+    from radrl_dist.labelers.factory import build_labeler  # type: ignore[import-not-found]
+
+    return build_labeler(name)
+
+
+def run(args: argparse.Namespace, labeler=None) -> dict:
+    out_dir = Path(args.out)
+    from radrl_dist.evaluate import plots
+    from radrl_dist.evaluate.gallery import write_gallery
+    from radrl_dist.evaluate.report import write_outputs
+
+    refs = read_jsonl(args.references, "references")
+    preds = read_jsonl(args.predictions, "predictions")
+    lab = labeler if labeler is not None else build(args.labeler)
+    kw = dict(task_kind=args.task, n_boot=args.n_boot, seed=args.seed, with_meteor=not args.no_meteor)
+    m = score_predictions(preds, refs, lab, **kw)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if args.baseline:
+        base = score_predictions(read_jsonl(args.baseline, "baseline predictions"), refs, lab, **kw)
+        m["comparison"] = compare_runs(base, m)
+        m["baseline_name"] = Path(args.baseline).name
+        if "per_observation" in m and "per_observation" in base:
+            plots.plot_per_observation_f1(
+                {"baseline": base["per_observation"]["r2gen"], "this run": m["per_observation"]["r2gen"]},
+                out_dir / "per_observation_f1.png",
+            )
+    elif "per_observation" in m:
+        plots.plot_per_observation_f1({"this run": m["per_observation"]["r2gen"]}, out_dir / "per_observation_f1.png")
+    if m["meta"]["task_kind"] == "grounding":
+        plots.plot_iou_histogram([r["iou"] for r in m["per_study"]], out_dir / "iou_histogram.png")
+    if args.train_log:
+        plots.plot_reward_curves(Path(args.train_log), out_dir / "reward_curves.png")
+    images = {str(r["study_id"]): r.get("image_path") or (r.get("image_paths") or [None])[0] for r in refs}
+    write_gallery(m["per_study"], {k: v for k, v in images.items() if v}, out_dir, max_items=args.gallery)
+    write_outputs(m, out_dir, title=f"Evaluation of {Path(args.predictions).name}")
+    return m
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m radrl_dist.evaluate", description=__doc__.splitlines()[0])
+    p.add_argument("--predictions", type=Path, help="JSONL: {study_id, text[, boxes]}")
+    p.add_argument("--references", type=Path, help="JSONL: {study_id, text[, boxes, image_path]}")
+    p.add_argument("--out", default="eval_out", help="output directory")
+    p.add_argument("--labeler", default="rules", help="labeler name for CE metrics, or 'none'")
+    p.add_argument("--task", default="auto", choices=TASK_KINDS)
+    p.add_argument("--baseline", type=Path, help="second predictions JSONL for a paired comparison")
+    p.add_argument("--train-log", type=Path, help="training JSONL log to plot reward curves from")
+    p.add_argument("--n-boot", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--gallery", type=int, default=20, help="studies in the gallery")
+    p.add_argument("--no-meteor", action="store_true", help="skip METEOR (needs Java)")
+    p.add_argument("--config", help="generation mode: run config YAML")
+    p.add_argument("--checkpoint", help="generation mode: checkpoint directory")
+    p.add_argument("--split", default="test")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.config or args.checkpoint:
+        print("generation mode (--config/--checkpoint) needs the rollout pool; not available in this build. "
+              "Score saved generations with --predictions/--references.", file=sys.stderr)
+        return 2
+    if not (args.predictions and args.references):
+        print("give --predictions and --references (JSONL)", file=sys.stderr)
+        return 2
+    m = run(args)
+    keys = ("bleu_4", "meteor", "rouge_l", "cider", "ce_micro_f1_14", "mean_iou", "format_rate")
+    print(" ".join(f"{k}={m[k]:.4f}" if m.get(k) is not None else f"{k}=null" for k in keys))
+    print(f"wrote {args.out}/metrics.json, report.md, per_study.jsonl")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
