@@ -66,6 +66,8 @@ class DataConfig(Strict):
         "report": "plain",
         "grounding": "think_answer",
     }
+    box_format: Literal["qwen2_vl", "qwen2_5_vl", "qwen3_vl", "radvlm"] | None = Field(
+        None, description="box text format of grounding answers; null: the model family's own")
     studies_per_step: int = Field(4, ge=1)
     max_prompt_length: int = Field(1024, ge=16)
     shuffle_seed: int = 0
@@ -182,6 +184,7 @@ class CheckpointConfig(Strict):
     every_n_steps: int = Field(0, ge=0, description="0 disables periodic checkpoints")
     resume: str = Field("never", description="'auto', 'never' or a checkpoint directory")
     keep_last: int = Field(2, ge=1)
+    save_final_model: bool = Field(True, description="write <output_dir>/final_model (HF checkpoint, LoRA merged) at the end")
 
 
 class TrainConfig(Strict):
@@ -190,10 +193,41 @@ class TrainConfig(Strict):
     eval_every: int = Field(0, ge=0)
     eval_studies: int = Field(16, ge=1)
     eval_greedy: bool = True
+    warm_start_sft: bool = Field(False, description="run the sft stage first and start GRPO from its checkpoint")
+
+
+SFTTarget = Literal["plain", "think_report", "structured_chain", "grounding", "grounding_think"]
+
+
+class SFTConfig(Strict):
+    """Supervised stages (`python -m radrl_dist.sft`); they share model/data/learner with GRPO."""
+
+    targets: dict[Literal["report", "grounding"], SFTTarget] = {"report": "plain", "grounding": "grounding_think"}
+    steps: int = Field(100, ge=1)
+    studies_per_step: int = Field(8, ge=1)
+    eval_every: int = Field(25, ge=0)
+    eval_studies: int = Field(32, ge=1)
+    output_dir: str = Field("runs/sft/model", description="HF checkpoint (merged) + PEFT adapter written here")
+    # Overrides of the learner section for this stage (null: use learner.*), e.g. full FT for a cold start.
+    lr: float | None = Field(None, gt=0)
+    lora: bool | None = None
+    freeze_vision: bool | None = None
+
+    def learner_for_stage(self, learner: "LearnerConfig") -> "LearnerConfig":
+        upd = {}
+        if self.lr is not None:
+            upd["lr"] = self.lr
+        if self.freeze_vision is not None:
+            upd["freeze_vision"] = self.freeze_vision
+        if self.lora is not None:
+            upd["lora"] = learner.lora.model_copy(update={"enabled": self.lora})
+        return learner.model_copy(update=upd)
 
 
 class RadRLConfig(Strict):
     """Root of the configuration tree (what configs/*.yaml contain)."""
+
+    stage: Literal["grpo", "sft"] = Field("grpo", description="which command runs this config: radrl_dist.train or radrl_dist.sft")
 
     model: ModelConfig = ModelConfig()
     data: DataConfig = DataConfig()
@@ -206,8 +240,13 @@ class RadRLConfig(Strict):
     logging: LoggingConfig = LoggingConfig()
     checkpoint: CheckpointConfig = CheckpointConfig()
     train: TrainConfig = TrainConfig()
+    sft: SFTConfig = SFTConfig()
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+
+    @property
+    def box_format(self) -> str:
+        return self.data.box_format or self.model.family
 
     @model_validator(mode="after")
     def _cross_section(self) -> "RadRLConfig":

@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
 
         print(print_plan(cfg, args.cluster))
         return 0
+    if cfg.stage != "grpo":
+        print(f"this config is a {cfg.stage!r} stage: run it with python -m radrl_dist.{cfg.stage}", file=sys.stderr)
+        return 2
     from radrl_dist.train.driver import run
 
     result = run(cfg)

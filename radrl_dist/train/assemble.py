@@ -20,23 +20,49 @@ from radrl_dist.rewards.pool.types import ScoreRequest, ScoreResult
 from radrl_dist.rollout.types import StudyRollout
 
 
-def candidate_id(step: int, study_id: str, sample_index: int) -> str:
+def unique_units(studies: Sequence[Study]) -> list[Study]:
+    """Studies keyed per (study, task) for one step: rows of the same study with two tasks, or one row
+    drawn twice when an epoch wraps, become distinct units ("<id>|<task>", then "#k" for repeats)."""
+    from dataclasses import replace
+
+    seen: dict[str, int] = {}
+    out = []
+    for s in studies:
+        key = f"{s.study_id}|{s.task}"
+        k = seen.get(key, 0)
+        seen[key] = k + 1
+        out.append(replace(s, study_id=key if k == 0 else f"{key}#{k}"))
+    return out
+
+
+def candidate_id(step: int | str, study_id: str, sample_index: int) -> str:
     """Unique per step and sample: the reward pool's idempotency key."""
     return f"s{step}/{study_id}/{sample_index}"
 
 
-def score_requests(step: int, studies: Sequence[Study], rollouts: Sequence[StudyRollout], family: str) -> list[ScoreRequest]:
+def model_input_size(prompt: PromptInputs | None, patch_size: int = 14) -> tuple[float, float] | None:
+    """(width, height) of the resized model input, for box formats in model-input pixels (Qwen2.5-VL)."""
+    if prompt is None or prompt.image_grid_thw is None:
+        return None
+    from radrl_dist.boxes.codecs import model_size_from_grid
+
+    return model_size_from_grid(prompt.image_grid_thw[0].tolist(), patch_size)
+
+
+def score_requests(step: int | str, studies: Sequence[Study], rollouts: Sequence[StudyRollout], family: str,
+                   prompts: dict[str, PromptInputs] | None = None) -> list[ScoreRequest]:
     by_id = {s.study_id: s for s in studies}
     out = []
     for roll in rollouts:
         st = by_id[roll.study_id]
+        msize = model_input_size((prompts or {}).get(st.study_id)) if family == "qwen2_5_vl" else None
         for c in roll.candidates:
             out.append(ScoreRequest(
                 candidate_id=candidate_id(step, st.study_id, c.sample_index), task=st.task, text=c.text,
                 reference_text=st.reference_report,
                 reference_labels=None if st.reference_labels is None else tuple(int(v) for v in st.reference_labels),
                 reference_boxes=tuple(st.boxes), image_size=tuple(float(v) for v in st.image_size) if st.task == "grounding" else None,
-                model_family=family))
+                model_family=family, model_size=msize))
     return out
 
 

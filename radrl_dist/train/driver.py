@@ -24,5 +24,22 @@ class TrainResult:
 def run(cfg: RadRLConfig) -> TrainResult:
     from radrl_dist.train.loop import TrainingRun
 
+    if cfg.train.warm_start_sft:
+        cfg = warm_start(cfg)
+
     with TrainingRun(cfg) as tr:
         return tr.train()
+
+
+def warm_start(cfg: RadRLConfig) -> RadRLConfig:
+    """Run the SFT stage (or reuse its finished checkpoint) and point the policy at it."""
+    from pathlib import Path
+
+    from radrl_dist.sft.trainer import run_sft
+
+    out = Path(cfg.sft.output_dir)
+    if (out / "sft_summary.json").is_file() and cfg.checkpoint.resume != "never":
+        print(f"warm start: reusing SFT checkpoint {out}", flush=True)
+    else:
+        run_sft(cfg)
+    return cfg.model_copy(update={"model": cfg.model.model_copy(update={"path": str(out)})})

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from radrl_dist.data.schema import Study
-from radrl_dist.rewards.pool.types import ScoreRequest
 from radrl_dist.rollout.types import RolloutRequest
 
 
@@ -23,26 +22,18 @@ class HeldOut:
     samples: list[dict]
 
 
-def evaluate_heldout(rollout_pool, reward_pool, studies: Sequence[Study], formats: dict[str, str], family: str,
-                     tag: str, greedy: bool = True, n: int = 1) -> HeldOut:
-    from radrl_dist.train.assemble import reward_metrics
+def evaluate_heldout(rollout_pool, reward_pool, studies: Sequence[Study], formats: dict[str, str], box_format: str,
+                     tag: str, greedy: bool = True, n: int = 1, prompts: dict | None = None) -> HeldOut:
+    from radrl_dist.train.assemble import reward_metrics, score_requests
 
     reqs = [RolloutRequest(s, formats[s.task]) for s in studies]
     rolls = rollout_pool.generate(reqs, n=n, greedy=greedy).fetch([s.study_id for s in studies])
-    score_reqs, owners = [], []
-    for st, roll in zip(studies, rolls):
-        for c in roll.candidates:
-            score_reqs.append(ScoreRequest(
-                candidate_id=f"eval-{tag}/{st.study_id}/{c.sample_index}", task=st.task, text=c.text,
-                reference_text=st.reference_report,
-                reference_labels=None if st.reference_labels is None else tuple(int(v) for v in st.reference_labels),
-                reference_boxes=tuple(st.boxes),
-                image_size=tuple(float(v) for v in st.image_size) if st.task == "grounding" else None,
-                model_family=family))
-            owners.append((st, c))
+    score_reqs = score_requests(f"eval-{tag}", studies, rolls, box_format, prompts)
     results = reward_pool.score(score_reqs)
+    by_id = {s.study_id: s for s in studies}
     per_study: dict[str, list[float]] = {s.study_id: [] for s in studies}
     samples = []
+    owners = [(by_id[r.study_id], c) for r in rolls for c in r.candidates]
     for (st, c), r in zip(owners, results):
         per_study[st.study_id].append(r.reward)
         samples.append({"study_id": st.study_id, "task": st.task, "text": c.text, "reference": st.reference_report,

@@ -23,7 +23,7 @@ from radrl_dist.learner.batch import PromptInputs
 from radrl_dist.rollout.prepare import prepare_request
 from radrl_dist.rollout.types import RolloutError, RolloutRequest
 from radrl_dist.train import run_state as rs
-from radrl_dist.train.assemble import build_train_batch, reward_metrics, score_requests
+from radrl_dist.train.assemble import build_train_batch, reward_metrics, score_requests, unique_units
 from radrl_dist.train.data_setup import resolve_data
 from radrl_dist.train.driver import LearnerDiedError, TrainResult
 from radrl_dist.train.heldout import evaluate_heldout
@@ -44,6 +44,7 @@ class TrainingRun:
         self.out = Path(cfg.logging.output_dir)
         self.ckpt_root = self.out / "checkpoints"
         self.rollout = self.rewards = self.learner = None
+        self._heldout_prompts = None
         self._executor = ThreadPoolExecutor(max_workers=1) if cfg.async_.max_staleness else None
 
     # ------------------------------------------------------------------ setup / teardown
@@ -65,7 +66,7 @@ class TrainingRun:
         self.sampler = TaskMixSampler(data.train, cfg.data.task_mix, cfg.data.studies_per_step, cfg.data.shuffle_seed,
                                       split=data.train_split)
         tasks = [t for t, w in cfg.data.task_mix.items() if w > 0]
-        self.heldout_studies = read_studies(data.eval, split=data.eval_split, tasks=tasks)[: cfg.train.eval_studies] if data.eval else []
+        self.heldout_studies = unique_units(read_studies(data.eval, split=data.eval_split, tasks=tasks)[: cfg.train.eval_studies]) if data.eval else []
         init_ray(cfg.cluster)
         strategy = cfg.cluster.placement_strategy
         self.rollout = RolloutPool(cfg.rollout, cfg.model, cfg.data.max_prompt_length, placement_strategy=strategy)
@@ -102,7 +103,7 @@ class TrainingRun:
             step = state.step + 1
             t_step = time.perf_counter()
             if pending is None:
-                studies = self.sampler.next_batch()
+                studies = unique_units(self.sampler.next_batch())
                 batch, rollout_s = _timed(self.rollout.generate, [RolloutRequest(s, fmt[s.task]) for s in studies])
             else:
                 studies, fut = pending
@@ -110,7 +111,7 @@ class TrainingRun:
             t_wait = time.perf_counter() - t_step
             self._cursor = self.sampler.state_dict()  # what a checkpoint of this step must resume from
             if self._executor and step < cfg.train.steps:  # start step+1's rollout on the current weights
-                nxt = self.sampler.next_batch()
+                nxt = unique_units(self.sampler.next_batch())
                 pending = (nxt, self._executor.submit(_timed, self.rollout.generate, [RolloutRequest(s, fmt[s.task]) for s in nxt]))
             else:
                 pending = None
@@ -131,6 +132,10 @@ class TrainingRun:
         end_eval = self._heldout("end", state.step) if self.heldout_studies else None
         if cfg.checkpoint.every_n_steps:
             self._checkpoint(state)
+        if cfg.checkpoint.save_final_model:
+            from radrl_dist.sft.trainer import export_hf_checkpoint
+
+            export_hf_checkpoint(self.learner, cfg, Path(self.model_path), self.processor, self.out / "final_model")
         self._plot()
         result = TrainResult(True, state.step, start_eval, end_eval, str(self.out), history)
         if start_eval is not None:
@@ -141,11 +146,11 @@ class TrainingRun:
         cfg = self.cfg
         rolls = batch.fetch([s.study_id for s in studies])
         failed = {r.study_id: r.error for r in rolls if not r.ok}
-        reqs = score_requests(step, studies, rolls, cfg.model.family)
-        results, reward_s = _timed(self.rewards.score, reqs)
         prompts = {s.study_id: PromptInputs.from_processor(
             prepare_request(self.processor, RolloutRequest(s, cfg.data.prompt_format[s.task]), cfg.data.max_prompt_length).inputs)
             for s, r in zip(studies, rolls) if r.ok}
+        reqs = score_requests(step, studies, rolls, cfg.box_format, prompts)
+        results, reward_s = _timed(self.rewards.score, reqs)
         sb = build_train_batch(step, rolls, results, prompts, cfg.grpo.advantage, cfg.grpo.eps, cfg.grpo.skip_zero_spread)
         learn, learn_s = _timed(self._learner_call, self.learner.train_step, sb.candidates) if sb.candidates else ({}, 0.0)
         manifest, export_s = _timed(self._learner_call, self.learner.export)
@@ -185,8 +190,13 @@ class TrainingRun:
 
     def _heldout(self, tag: str, step: int | None = None) -> float:
         cfg = self.cfg
+        if self._heldout_prompts is None:  # model-input sizes for box formats that need them
+            self._heldout_prompts = {s.study_id: PromptInputs.from_processor(prepare_request(
+                self.processor, RolloutRequest(s, cfg.data.prompt_format[s.task]), cfg.data.max_prompt_length).inputs)
+                for s in self.heldout_studies} if cfg.box_format == "qwen2_5_vl" else {}
         ho = evaluate_heldout(self.rollout, self.rewards, self.heldout_studies, dict(cfg.data.prompt_format),
-                              cfg.model.family, tag, greedy=cfg.train.eval_greedy)
+                              cfg.box_format, tag, greedy=cfg.train.eval_greedy, prompts=self._heldout_prompts,
+                              n=1 if cfg.train.eval_greedy else cfg.rollout.group_size)
         self.log.log(step or 0, {**ho.metrics, "heldout/mean_reward": ho.mean_reward, "heldout/tag": tag})
         self.log.log_samples(step or 0, [{**s, "heldout": tag} for s in ho.samples[:8]])
         return ho.mean_reward

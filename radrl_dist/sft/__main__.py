@@ -1,0 +1,41 @@
+"""`python -m radrl_dist.sft --config X.yaml [--set k=v ...]`: supervised stage on the learner group.
+
+Writes an HF checkpoint to `sft.output_dir` (LoRA merged; the PEFT adapter in `adapter/`) that GRPO
+starts from with `--set model.path=<sft.output_dir>`, and logs to `<sft.output_dir>_logs/`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from radrl_dist.config import ConfigError, load_config
+from radrl_dist.config.loader import dump_config
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m radrl_dist.sft", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", "-c", help="YAML config (default: the embedded CPU demo config)")
+    p.add_argument("--set", "-s", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
+    p.add_argument("--print-config", action="store_true")
+    args = p.parse_args(argv)
+    try:
+        cfg = load_config(args.config, args.overrides)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if args.print_config:
+        print(dump_config(cfg), end="")
+        return 0
+    if cfg.stage != "sft" and args.config is not None:
+        print(f"this config is a {cfg.stage!r} stage: run it with python -m radrl_dist.train", file=sys.stderr)
+        return 2
+    from radrl_dist.sft.trainer import run_sft
+
+    run_sft(cfg)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
