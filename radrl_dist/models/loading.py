@@ -31,12 +31,16 @@ def load_processor(path: str | Path, min_pixels: int | None = None, max_pixels: 
     """AutoProcessor from a local dir, with the pixel bounds of the config (they decide image tokens)."""
     from transformers import AutoProcessor
 
-    kwargs = {}
-    if min_pixels is not None:
-        kwargs["min_pixels"] = min_pixels
-    if max_pixels is not None:
-        kwargs["max_pixels"] = max_pixels
-    proc = AutoProcessor.from_pretrained(str(path), local_files_only=True, **kwargs)
+    proc = AutoProcessor.from_pretrained(str(path), local_files_only=True)
+    if min_pixels is not None or max_pixels is not None:  # transformers 5: pixel bounds live in `size`
+        ip = proc.image_processor
+        size = dict(ip.size or {})
+        size["shortest_edge"] = min_pixels if min_pixels is not None else size.get("shortest_edge")
+        size["longest_edge"] = max_pixels if max_pixels is not None else size.get("longest_edge")
+        ip.size = size
+        for attr in ("min_pixels", "max_pixels"):  # deprecated mirrors; keep them equal or unset
+            if getattr(ip, attr, None) is not None:
+                setattr(ip, attr, None)
     proc.tokenizer.padding_side = "left"
     return proc
 
