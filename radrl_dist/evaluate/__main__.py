@@ -91,15 +91,42 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="generation mode: run config YAML")
     p.add_argument("--checkpoint", help="generation mode: checkpoint directory")
     p.add_argument("--split", default="test")
+    p.add_argument("--set", "-s", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="generation mode: config override (repeatable)")
+    p.add_argument("--sample", action="store_true", help="generation mode: sample instead of greedy")
+    p.add_argument("--limit", type=int, help="generation mode: at most this many studies")
     return p
+
+
+def generation_mode(args: argparse.Namespace) -> int:
+    """Generate with the checkpoint over a split through the rollout pool, then score each task."""
+    from radrl_dist.config import ConfigError, load_config
+    from radrl_dist.evaluate.generate import generate_split
+
+    if not (args.config and args.checkpoint):
+        print("generation mode needs both --config and --checkpoint", file=sys.stderr)
+        return 2
+    try:
+        cfg = load_config(args.config, args.overrides)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    for task, (preds, refs) in generate_split(cfg, args.checkpoint, args.split, out, greedy=not args.sample,
+                                              limit=args.limit).items():
+        sub = argparse.Namespace(**{**vars(args), "predictions": preds, "references": refs, "out": str(out / task),
+                                    "task": task})
+        m = run(sub)
+        keys = ("bleu_4", "rouge_l", "ce_micro_f1_14", "mean_iou", "format_rate")
+        print(f"{task}: " + " ".join(f"{k}={m[k]:.4f}" if m.get(k) is not None else f"{k}=null" for k in keys))
+    print(f"wrote {out}/<task>/metrics.json, report.md, per_study.jsonl")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.config or args.checkpoint:
-        print("generation mode (--config/--checkpoint) needs the rollout pool; not available in this build. "
-              "Score saved generations with --predictions/--references.", file=sys.stderr)
-        return 2
+        return generation_mode(args)
     if not (args.predictions and args.references):
         print("give --predictions and --references (JSONL)", file=sys.stderr)
         return 2
