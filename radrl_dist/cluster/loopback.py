@@ -73,6 +73,8 @@ class LoopbackCluster:
             "RAY_AUTH_MODE": "token",
             "RAY_AUTH_TOKEN": secrets.token_hex(16),
             "RAY_USAGE_STATS_ENABLED": "0",
+            # a caller may have set it to 0 for single-node local Ray (keeps 127.0.0.1); nodes here need 1
+            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1",
             "RAY_ADDRESS": f"{self.node_ip(0)}:{self.port}",
         }
         self._procs: list[subprocess.Popen] = []

@@ -9,24 +9,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from radrl_dist.config import ConfigError, load_config
-from radrl_dist.config.loader import dump_config
+from radrl_dist.config.cli import add_config_arguments, config_from_args, print_config_if_asked
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m radrl_dist.sft", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", "-c", help="YAML config (default: the embedded CPU demo config)")
-    p.add_argument("--set", "-s", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
-    p.add_argument("--print-config", action="store_true")
+    add_config_arguments(p)
     args = p.parse_args(argv)
-    try:
-        cfg = load_config(args.config, args.overrides)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    cfg = config_from_args(args)
+    if cfg is None:
         return 2
-    if args.print_config:
-        print(dump_config(cfg), end="")
+    if print_config_if_asked(args, cfg):
         return 0
     if cfg.stage != "sft" and args.config is not None:
         print(f"this config is a {cfg.stage!r} stage: run it with python -m radrl_dist.train", file=sys.stderr)

@@ -9,8 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from radrl_dist.config import ConfigError, load_config
-from radrl_dist.config.loader import dump_config
+from radrl_dist.config.cli import add_config_arguments, config_from_args, print_config_if_asked
 
 EPILOG = """examples:
   python -m radrl_dist.train                                  # CPU demo, embedded config
@@ -31,10 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--config", "-c", help="YAML config (default: the embedded CPU demo config)")
-    p.add_argument("--set", "-s", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
-                   help="override one config value (repeatable)")
-    p.add_argument("--print-config", action="store_true", help="print the validated config and exit")
+    add_config_arguments(p)
     p.add_argument("--plan", action="store_true", help="print which actor lands on which node/GPU and exit")
     p.add_argument("--cluster", metavar="FILE", help="cluster description YAML for --plan (default: the running/local Ray)")
     return p
@@ -42,13 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        cfg = load_config(args.config, args.overrides)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    cfg = config_from_args(args)
+    if cfg is None:
         return 2
-    if args.print_config:
-        print(dump_config(cfg), end="")
+    if print_config_if_asked(args, cfg):
         return 0
     if args.plan:
         from radrl_dist.cluster.render import print_plan

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
@@ -115,7 +115,7 @@ class TrainingRun:
                 pending = (nxt, self._executor.submit(_timed, self.rollout.generate, [RolloutRequest(s, fmt[s.task]) for s in nxt]))
             else:
                 pending = None
-            metrics = self._step(step, studies, batch, rollout_s, state)
+            metrics = self._step(step, studies, batch, rollout_s, state, pending[1] if pending else None)
             metrics["time/step_s"] = time.perf_counter() - t_step
             metrics["time/rollout_wait_s"] = t_wait
             state.step = step
@@ -142,7 +142,7 @@ class TrainingRun:
             print(f"held-out reward: {start_eval:.4f} -> {end_eval:.4f}", flush=True)
         return result
 
-    def _step(self, step: int, studies, batch, rollout_s: float, state: rs.DriverState) -> dict:
+    def _step(self, step: int, studies, batch, rollout_s: float, state: rs.DriverState, inflight=None) -> dict:
         cfg = self.cfg
         rolls = batch.fetch([s.study_id for s in studies])
         failed = {r.study_id: r.error for r in rolls if not r.ok}
@@ -154,6 +154,8 @@ class TrainingRun:
         sb = build_train_batch(step, rolls, results, prompts, cfg.grpo.advantage, cfg.grpo.eps, cfg.grpo.skip_zero_spread)
         learn, learn_s = _timed(self._learner_call, self.learner.train_step, sb.candidates) if sb.candidates else ({}, 0.0)
         manifest, export_s = _timed(self._learner_call, self.learner.export)
+        if inflight is not None:  # async: the pool is not thread-safe, and its actors would queue the
+            wait([inflight])      # load behind that rollout anyway; loading under it mixes versions
         sync, sync_s = _timed(self.rollout.load, manifest)
         state.weight_version = manifest.version
         cands = [c for r in rolls for c in r.candidates]
@@ -164,7 +166,8 @@ class TrainingRun:
              "time/reward_s": reward_s, "time/learn_s": learn_s, "time/export_s": export_s, "time/sync_s": sync_s,
              "sync/bytes": manifest.total_bytes, "sync/seconds": export_s + sync_s,
              "grpo/zero_spread_fraction": sb.zero_spread_fraction, "grpo/dropped_groups": sb.dropped_groups,
-             "grpo/candidates": len(sb.candidates)}
+             "grpo/candidates": len(sb.candidates), "data/study_ids": [s.study_id for s in studies],
+             "reward/scored": len(results)}
         m.update(reward_metrics(results))
         m.update({f"learner/{k}": v for k, v in learn.items() if isinstance(v, (int, float))})
         m["reward/labeler_version"] = results[0].labeler_version if results else None

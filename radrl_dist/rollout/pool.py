@@ -1,0 +1,211 @@
+"""RolloutPool: N RolloutActors in one placement group; spreads studies, never mixes versions.
+
+Each generate call is one step at one weight version. Studies go out in chunks, one chunk in flight
+per actor; a chunk whose actor died is re-queued on another actor (at most `max_retries` times, then
+RolloutError naming the studies). Every study comes back exactly once: the pool checks the study ids
+of each chunk's summary against what it sent. Candidates stay in Ray's object store as refs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError, RayTaskError
+from ray.util.placement_group import placement_group, remove_placement_group
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+from radrl_dist.config.schema import ModelConfig, RolloutConfig
+from radrl_dist.rollout.actor import RolloutActor
+from radrl_dist.rollout.types import RolloutError, RolloutRequest, StaleVersionError, StudyRollout
+from radrl_dist.weight_sync.manifest import WeightManifest
+
+
+@dataclass
+class RolloutBatch:
+    """One step's candidates: refs to lists of StudyRollout, which studies each ref holds, stats."""
+
+    version: int
+    refs: list[Any]
+    study_ids: list[list[str]]
+    failed: dict[str, str]
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def fetch(self, order: list[str] | None = None) -> list[StudyRollout]:
+        """The StudyRollouts (in `order` of study ids when given) — pulls candidates to the caller."""
+        rolls = [r for chunk in ray.get(self.refs) for r in chunk]
+        if order is None:
+            return rolls
+        by_id = {r.study_id: r for r in rolls}
+        return [by_id[s] for s in order]
+
+
+@dataclass
+class _Chunk:
+    requests: list[RolloutRequest]
+    attempts: int = 0
+    reloads: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class RolloutPool:
+    def __init__(
+        self, rollout: RolloutConfig, model: ModelConfig, max_prompt_length: int,
+        placement_strategy: str = "PACK", max_restarts: int = 1, revive_timeout_s: float = 120.0,
+    ):
+        self.cfg = rollout
+        self.revive_timeout_s = revive_timeout_s
+        bundle = {"CPU": rollout.cpus_per_actor}
+        if rollout.gpus_per_actor:
+            bundle["GPU"] = rollout.gpus_per_actor
+        self.pg = placement_group([dict(bundle) for _ in range(rollout.num_actors)], strategy=placement_strategy)
+        ray.get(self.pg.ready())
+        env = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"} if not rollout.gpus_per_actor else {}
+        self.actors = [
+            RolloutActor.options(
+                num_cpus=rollout.cpus_per_actor, num_gpus=rollout.gpus_per_actor, max_restarts=max_restarts,
+                max_task_retries=0, runtime_env={"env_vars": env},
+                scheduling_strategy=PlacementGroupSchedulingStrategy(self.pg, placement_group_bundle_index=i),
+            ).remote(rollout, model, max_prompt_length, i)
+            for i in range(rollout.num_actors)
+        ]
+        self.infos = ray.get([a.info.remote() for a in self.actors])
+        self.alive = [True] * len(self.actors)
+        self.version = 0
+        self._manifest_ref = None
+        self._busy: set[int] = set()
+
+    # ---- weights -------------------------------------------------------------------------
+    def load(self, manifest: WeightManifest | Any) -> dict[str, Any]:
+        """Load a published manifest (or a ref to one) into every live actor; returns sync stats."""
+        ref = manifest if isinstance(manifest, ray.ObjectRef) else ray.put(manifest)
+        t0 = time.perf_counter()
+        live = [i for i, ok in enumerate(self.alive) if ok]
+        outs = ray.get([self.actors[i].load_weights.remote(ref) for i in live])
+        versions = {o["version"] for o in outs}
+        if len(versions) != 1:
+            raise RolloutError(f"actors loaded different versions {sorted(versions)}")
+        self.version, self._manifest_ref = versions.pop(), ref
+        return {"version": self.version, "seconds": time.perf_counter() - t0, "bytes": outs[0]["bytes"] if outs else 0}
+
+    def versions(self) -> list[int | None]:
+        """The version each actor serves (None when it does not answer)."""
+        out = []
+        for a in self.actors:
+            try:
+                out.append(ray.get(a.version.remote(), timeout=30))
+            except (RayActorError, GetTimeoutError):
+                out.append(None)
+        return out
+
+    def _bring_current(self, i: int, timeout: float) -> bool:
+        """Make actor i serve the current version (reload after a restart); False if it is gone.
+
+        A restarting actor answers ActorUnavailableError (temporary): wait for it up to `timeout`.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                v = ray.get(self.actors[i].version.remote(), timeout=max(1.0, deadline - time.monotonic()))
+                if v != self.version:
+                    if self._manifest_ref is None:
+                        raise RolloutError(f"actor {i} serves v{v} but the pool has no manifest for v{self.version}")
+                    ray.get(self.actors[i].load_weights.remote(self._manifest_ref), timeout=timeout)
+                self.alive[i] = True
+                return True
+            except ActorUnavailableError:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+            except (RayActorError, GetTimeoutError):
+                break
+        self.alive[i] = False
+        return False
+
+    def _revive(self) -> None:
+        for i, ok in enumerate(self.alive):
+            if not ok:
+                self._bring_current(i, self.revive_timeout_s)
+
+    # ---- generation ----------------------------------------------------------------------
+    def in_flight(self) -> list[int]:
+        """Indices of actors with a chunk in flight (for monitoring and tests)."""
+        return sorted(self._busy)
+
+    def generate(
+        self, requests: list[RolloutRequest], n: int | None = None, greedy: bool = False, chunk_size: int | None = None
+    ) -> RolloutBatch:
+        ids = [r.study_id for r in requests]
+        if len(set(ids)) != len(ids):
+            raise ValueError("RolloutPool.generate: duplicate study ids in one step")
+        if not requests:
+            return RolloutBatch(self.version, [], [], {})
+        self._revive()
+        t0 = time.perf_counter()
+        size = chunk_size or math.ceil(len(requests) / max(1, sum(self.alive)))
+        pending = deque(_Chunk(requests[s : s + size]) for s in range(0, len(requests), size))
+        inflight: dict[Any, tuple[int, _Chunk, Any]] = {}
+        refs, chunk_ids, failed, tokens, cands, engines = [], [], {}, 0, 0, set()
+        while pending or inflight:
+            for i in [i for i, ok in enumerate(self.alive) if ok and i not in self._busy]:
+                if not pending:
+                    break
+                ch = pending.popleft()
+                s_ref, p_ref = self.actors[i].generate.options(num_returns=2).remote(ch.requests, self.version, n, greedy)
+                inflight[s_ref] = (i, ch, p_ref)
+                self._busy.add(i)
+            if not inflight:
+                self._revive()
+                if not any(self.alive):
+                    raise RolloutError(f"no live rollout actor; {sum(len(c.requests) for c in pending)} studies unserved")
+                continue
+            done, _ = ray.wait(list(inflight), num_returns=1)
+            i, ch, p_ref = inflight.pop(done[0])
+            self._busy.discard(i)
+            try:
+                summary = ray.get(done[0])
+            except RayActorError as exc:  # actor died mid-chunk: requeue on another actor
+                self.alive[i] = False
+                self._requeue(pending, ch, f"actor {i} died: {type(exc).__name__}")
+                continue
+            except RayTaskError as exc:
+                if isinstance(exc.cause, StaleVersionError) and ch.reloads < 2:
+                    ch.reloads += 1
+                    self._bring_current(i, self.revive_timeout_s)
+                    pending.appendleft(ch)
+                else:
+                    self._requeue(pending, ch, f"actor {i}: {exc.cause!r}")
+                continue
+            sent = [r.study_id for r in ch.requests]
+            if summary["study_ids"] != sent or summary["version"] != self.version:
+                raise RolloutError(f"actor {i} returned studies {summary['study_ids']} v{summary['version']} for {sent} v{self.version}")
+            refs.append(p_ref)
+            chunk_ids.append(sent)
+            failed.update(summary["failed"])
+            tokens += summary["num_tokens"]
+            cands += summary["num_candidates"]
+            engines.add(summary["engine_id"])
+        served = [s for c in chunk_ids for s in c]
+        if sorted(served) != sorted(ids):
+            raise RolloutError(f"lost or duplicated studies: sent {len(ids)}, got {len(served)}")
+        dt = time.perf_counter() - t0
+        stats = {"seconds": dt, "tokens": tokens, "candidates": cands, "tokens_per_s": tokens / dt if dt else 0.0,
+                 "engines": sorted(engines), "failed": len(failed)}
+        return RolloutBatch(self.version, refs, chunk_ids, failed, stats)
+
+    def _requeue(self, pending: deque, ch: _Chunk, why: str) -> None:
+        ch.attempts += 1
+        ch.errors.append(why)
+        if ch.attempts > self.cfg.max_retries:
+            ids = [r.study_id for r in ch.requests]
+            raise RolloutError(f"studies {ids} failed {ch.attempts} times (rollout.max_retries={self.cfg.max_retries}): {ch.errors}")
+        pending.append(ch)
+
+    def shutdown(self) -> None:
+        for a in self.actors:
+            ray.kill(a, no_restart=True)
+        remove_placement_group(self.pg)

@@ -1,0 +1,54 @@
+"""Turn a request into the exact prompt inputs both the engine and the learner use.
+
+One function so that vLLM, HF generate and the learner's log-prob pass see the same text, image
+and token ids; the length check lives here so no engine ever truncates a prompt silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+
+from radrl_dist.models.prompts import load_image, prompt_text
+from radrl_dist.rollout.types import RolloutRequest
+
+
+class PromptTooLongError(ValueError):
+    """A study's prompt (image tokens included) exceeds the prompt budget; never truncated."""
+
+
+@dataclass
+class PreparedPrompt:
+    study_id: str
+    text: str
+    images: list[Image.Image]
+    inputs: dict[str, Any]  # processor output for this one prompt (batch dim 1), what the learner re-uses
+
+    @property
+    def prompt_ids(self) -> list[int]:
+        return self.inputs["input_ids"][0].tolist()
+
+
+def encode_prompt(processor, text: str, images: list[Image.Image]) -> dict[str, Any]:
+    """Processor inputs of one prompt (input_ids, attention_mask, pixel_values, image_grid_thw, mm_token_type_ids)."""
+    enc = processor(text=[text], images=images or None, return_tensors="pt")
+    return dict(enc)
+
+
+def prepare_request(processor, req: RolloutRequest, max_prompt_length: int) -> PreparedPrompt:
+    """Load images, render the chat prompt and encode it; raise a per-study error when too long."""
+    study = req.study
+    if not study.image_paths:
+        raise ValueError(f"study {study.study_id}: no image_paths")
+    images = [load_image(p) for p in study.image_paths]
+    text = prompt_text(processor, study, req.fmt)
+    inputs = encode_prompt(processor, text, images)
+    n = int(inputs["input_ids"].shape[1])
+    if n > max_prompt_length:
+        raise PromptTooLongError(
+            f"study {study.study_id}: prompt is {n} tokens (image tokens included), over the limit of "
+            f"{max_prompt_length}; lower model.max_pixels or raise data.max_prompt_length (prompts are never truncated)"
+        )
+    return PreparedPrompt(study.study_id, text, images, inputs)

