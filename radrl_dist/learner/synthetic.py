@@ -15,6 +15,7 @@ from radrl_dist.data.schema import Study
 from radrl_dist.grpo.advantages import group_advantages
 from radrl_dist.learner.batch import Candidate, PromptInputs, collate
 from radrl_dist.learner.logprobs import completion_logprobs
+from radrl_dist.models.tokenizer import vision_token_ids
 
 REAL_CXR = Path("/work/shared/data/real_cxr")
 
@@ -59,8 +60,9 @@ def synthetic_candidates(model_path: str | Path, n_prompts: int = 2, group_size:
             n = int(torch.randint(max_len // 2, max_len + 1, (1,), generator=g))
             ids = ordinary[torch.randint(len(ordinary), (n,), generator=g)]
             cands.append(Candidate(prompt, ids, torch.zeros(n), float(adv[p, k]), group=p, version=0))
+    suppress = vision_token_ids(tok)  # the sampled policy: vision tokens at -inf, as in the engines
     with torch.no_grad():
         for c in cands:  # behaviour log-probs: the generating model's, one candidate at a time
-            logp, _ = completion_logprobs(model, collate([c], tok.pad_token_id or 0))
+            logp, _ = completion_logprobs(model, collate([c], tok.pad_token_id or 0), suppress_ids=suppress)
             c.behaviour_logps = logp[0].float().clone()
     return cands

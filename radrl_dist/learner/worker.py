@@ -68,11 +68,9 @@ class LearnerWorker:
         model = load_policy(self.model_path, "float32", mc.attn_implementation)
         model.config.use_cache = False
         self.pad_id = model.config.get_text_config().pad_token_id or 0
-        from transformers import AutoTokenizer
+        from radrl_dist.models.tokenizer import vision_token_ids_at
 
-        from radrl_dist.models.tokenizer import vision_token_ids
-
-        self.suppress_ids = vision_token_ids(AutoTokenizer.from_pretrained(self.model_path, local_files_only=True))
+        self.suppress_ids = vision_token_ids_at(self.model_path)
         policy, trainable = build_policy(model, self.cfg)
         opt, sched = build_optimizer(trainable, self.cfg, self.total_updates)
         self.engine, _, _, _ = deepspeed.initialize(model=policy, optimizer=opt, lr_scheduler=sched,

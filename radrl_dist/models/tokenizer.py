@@ -82,6 +82,13 @@ def train_tiny_tokenizer(vocab_size: int = 1024, extra_text: Iterable[str] = ())
     return fast
 
 
+def vision_token_ids_at(model_path) -> list[int]:
+    """`vision_token_ids` of the tokenizer saved with a local model (what the engines suppress)."""
+    from transformers import AutoTokenizer
+
+    return vision_token_ids(AutoTokenizer.from_pretrained(str(model_path), local_files_only=True))
+
+
 def vision_token_ids(tokenizer) -> list[int]:
     """Ids of the vision special tokens present in `tokenizer` (to suppress in sampling)."""
     ids = []

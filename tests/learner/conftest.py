@@ -16,6 +16,14 @@ def tiny_path():
 
 
 @pytest.fixture(scope="session")
+def suppress(tiny_path):
+    """Vision token ids: the learner's (and the engines') policy has them at -inf."""
+    from radrl_dist.models.tokenizer import vision_token_ids_at
+
+    return vision_token_ids_at(tiny_path)
+
+
+@pytest.fixture(scope="session")
 def fixed_batch(tiny_path):
     from radrl_dist.learner.synthetic import synthetic_candidates
 

@@ -56,13 +56,13 @@ def test_plan_step_drops_fully_masked_and_rejects_empty():
         plan_step([cands[1]], 1, 4, 1)
 
 
-def test_padded_logprobs_equal_single(tiny_path, fixed_batch):
+def test_padded_logprobs_equal_single(tiny_path, fixed_batch, suppress):
     """Left/right padding and image concatenation do not change any candidate's log-probs."""
     from radrl_dist.models.loading import load_policy
 
     model = load_policy(tiny_path).eval()
     with torch.no_grad():
-        lp, ent = completion_logprobs(model, collate(fixed_batch, 0), with_entropy=True)
+        lp, ent = completion_logprobs(model, collate(fixed_batch, 0), with_entropy=True, suppress_ids=suppress)
     for i, c in enumerate(fixed_batch):
         n = c.completion_ids.shape[0]
         assert torch.allclose(lp[i, :n], c.behaviour_logps, atol=2e-5)

@@ -26,7 +26,7 @@ def group(ray_local, tiny_path):
     g.shutdown()
 
 
-def test_full_finetune_steps_and_full_manifest(group, fixed_batch, tiny_path):
+def test_full_finetune_steps_and_full_manifest(group, fixed_batch, tiny_path, suppress):
     from radrl_dist.models.loading import load_policy
 
     base = load_policy(tiny_path)
@@ -47,7 +47,7 @@ def test_full_finetune_steps_and_full_manifest(group, fixed_batch, tiny_path):
     res = base.load_state_dict({n: t.clone() for n, t in manifest_tensors(m)}, strict=False)
     assert not res.unexpected_keys
     with torch.no_grad():
-        lp, _ = completion_logprobs(base.eval(), collate(fixed_batch, 0))
+        lp, _ = completion_logprobs(base.eval(), collate(fixed_batch, 0), suppress_ids=suppress)
     learner = group.logprobs(fixed_batch)
     for i, c in enumerate(fixed_batch):
         assert torch.allclose(lp[i, : c.completion_ids.shape[0]], learner[i], atol=2e-5)

@@ -31,9 +31,9 @@ def group(ray_local, tiny_path):
     g.shutdown()
 
 
-def hf_logprobs(model, cands):
+def hf_logprobs(model, cands, suppress):
     with torch.no_grad():
-        lp, _ = completion_logprobs(model.eval(), collate(cands, 0))
+        lp, _ = completion_logprobs(model.eval(), collate(cands, 0), suppress_ids=suppress)
     return [lp[i, : c.completion_ids.shape[0]] for i, c in enumerate(cands)]
 
 
@@ -42,14 +42,14 @@ def assert_same_logprobs(a, b, atol=2e-5):
         assert torch.allclose(x, y, atol=atol), (x - y).abs().max()
 
 
-def reference_grad_norm(cands, cfg, path):
+def reference_grad_norm(cands, cfg, path, suppress):
     """Gradient norm of the whole batch's loss in one process, same LoRA init as the learner."""
     from radrl_dist.learner.engine_setup import build_policy
     from radrl_dist.models.loading import load_policy
 
     model, trainable = build_policy(load_policy(path), cfg)
     mb = collate(cands, 0)
-    logp, _ = completion_logprobs(model, mb)
+    logp, _ = completion_logprobs(model, mb, suppress_ids=suppress)
     norm = LossNormaliser(float(mb.completion_mask.sum()), float(len(cands)))
     loss, _ = grpo_loss(logp, mb.behaviour_logps, mb.advantages, mb.completion_mask, norm)
     loss.backward()  # beta's k3 term has zero gradient here: the fresh adapter (B = 0) equals the reference
@@ -62,7 +62,7 @@ def test_group_setup(group):
     assert all(i["init_distributed_s"] < 10 for i in info)  # the shm op is not JIT-built
 
 
-def test_steps_lower_loss_on_fixed_batch(group, fixed_batch, tiny_path):
+def test_steps_lower_loss_on_fixed_batch(group, fixed_batch, tiny_path, suppress):
     def batch_loss(logps):
         mask = torch.ones(len(fixed_batch))
         tot = 0.0
@@ -72,7 +72,7 @@ def test_steps_lower_loss_on_fixed_batch(group, fixed_batch, tiny_path):
                                    c.completion_mask[None], norm)[0])
         return tot
 
-    want_norm = reference_grad_norm(fixed_batch, group.cfg, tiny_path)
+    want_norm = reference_grad_norm(fixed_batch, group.cfg, tiny_path, suppress)
     before = batch_loss(group.logprobs(fixed_batch))
     metrics = [group.train_step(fixed_batch) for _ in range(3)]
     after = batch_loss(group.logprobs(fixed_batch))
@@ -87,7 +87,7 @@ def test_steps_lower_loss_on_fixed_batch(group, fixed_batch, tiny_path):
         assert metrics[-1][k] > 0
 
 
-def test_lora_manifest_loads_into_hf_with_identical_weights(group, fixed_batch, tiny_path):
+def test_lora_manifest_loads_into_hf_with_identical_weights(group, fixed_batch, tiny_path, suppress):
     from peft import get_peft_config, get_peft_model, set_peft_model_state_dict
 
     from radrl_dist.models.loading import load_policy
@@ -100,11 +100,11 @@ def test_lora_manifest_loads_into_hf_with_identical_weights(group, fixed_batch, 
     res = set_peft_model_state_dict(peft, {n: t.clone() for n, t in manifest_tensors(m)})
     assert not res.unexpected_keys
     learner = group.logprobs(fixed_batch)
-    assert_same_logprobs(hf_logprobs(peft, fixed_batch), learner)
+    assert_same_logprobs(hf_logprobs(peft, fixed_batch, suppress), learner)
     assert not torch.allclose(learner[0], fixed_batch[0].behaviour_logps, atol=1e-3)  # weights did move
 
 
-def test_merged_manifest_is_full_lm_state(group, fixed_batch, tiny_path):
+def test_merged_manifest_is_full_lm_state(group, fixed_batch, tiny_path, suppress):
     from radrl_dist.models.loading import load_policy
 
     m = group.export(kind="merged")
@@ -114,17 +114,17 @@ def test_merged_manifest_is_full_lm_state(group, fixed_batch, tiny_path):
     assert set(m.names()) == {n for n in sd if "visual" not in n}
     res = model.load_state_dict({n: t.clone() for n, t in manifest_tensors(m)}, strict=False)
     assert not res.unexpected_keys
-    assert_same_logprobs(hf_logprobs(model, fixed_batch), group.logprobs(fixed_batch))
+    assert_same_logprobs(hf_logprobs(model, fixed_batch, suppress), group.logprobs(fixed_batch))
 
 
-def test_peft_adapter_loads_with_peftmodel(group, fixed_batch, tiny_path, tmp_path):
+def test_peft_adapter_loads_with_peftmodel(group, fixed_batch, tiny_path, suppress, tmp_path):
     from peft import PeftModel
 
     from radrl_dist.models.loading import load_policy
 
     out = group.save_adapter(str(tmp_path / "adapter"))
     peft = PeftModel.from_pretrained(load_policy(tiny_path), out)
-    assert_same_logprobs(hf_logprobs(peft, fixed_batch), group.logprobs(fixed_batch))
+    assert_same_logprobs(hf_logprobs(peft, fixed_batch, suppress), group.logprobs(fixed_batch))
 
 
 def test_checkpoint_roundtrip_resumes_exactly(group, fixed_batch, tmp_path):
