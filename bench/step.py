@@ -1,0 +1,99 @@
+"""GRPO step time: where a step's wall time goes, and what orchestration adds on top of the work.
+
+Runs the real loop (local Ray, HF rollout actor, rule-labeller reward pool, DeepSpeed learner) on the
+tiny model twice, synchronous and with `async.max_staleness=1`, and reads each step's timings from
+metrics.jsonl (the first `--warmup` steps are left out).
+
+- overhead_ratio (sync): step wall time / (rollout + reward + learn + export + sync). What is left is
+  the driver's own work: fetching candidates, building the batch, logging.
+- async_vs_max: step wall time / max(rollout, learner side), where the learner side is everything a
+  step must do after its rollout (reward + learn + export + sync); the next rollout overlaps it.
+  async_vs_max_learn_only uses learn alone as the second term (stricter, always >= the first).
+
+On this 2-core machine the rollout and learner share the same cores, so each slows the other when
+they overlap; the ratio still shows whether the driver waits for anything beyond the longer side.
+
+Usage: python bench/step.py [--steps 10] [--warmup 2] [--studies 4] [--group-size 4] [--max-new-tokens 24]
+The last line is one JSON object with overhead_ratio and async_vs_max.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+STAGES = ("rollout", "reward", "learn", "export", "sync")
+
+
+def overrides(out: Path, mode: str, args: argparse.Namespace) -> list[str]:
+    return [
+        "train.warm_start_sft=false", f"train.steps={args.steps}", "train.eval_every=0", "train.eval_studies=2",
+        f"data.studies_per_step={args.studies}", "data.phantom.n_train=64", "data.phantom.n_eval=4",
+        f"data.phantom.cache_dir={REPO / 'cache' / 'phantom'}", f"model.tiny.cache_dir={REPO / 'cache' / 'tiny_models'}",
+        f"rollout.group_size={args.group_size}", f"rollout.max_new_tokens={args.max_new_tokens}",
+        "logging.tensorboard=false", "logging.progress=false", "checkpoint.save_final_model=false",
+        "checkpoint.every_n_steps=0", "cluster.num_cpus=4", f"logging.output_dir={out}",
+        f"reward.pool_name=radrl-bench-step-{mode}", f"async.max_staleness={1 if mode == 'async' else 0}",
+    ]
+
+
+def run(mode: str, args: argparse.Namespace, tmp: Path) -> list[dict]:
+    from radrl_dist.config import load_config
+    from radrl_dist.train.loop import TrainingRun
+    from radrl_dist.train.metrics_log import read_metrics
+
+    out = tmp / mode
+    with TrainingRun(load_config(None, overrides(out, mode, args))) as tr:
+        tr.train()
+    rows = [r for r in read_metrics(out / "metrics.jsonl") if "reward/mean" in r]
+    return rows[args.warmup:]
+
+
+def mean(rows: list[dict], fn) -> float:
+    return statistics.fmean(fn(r) for r in rows)
+
+
+def breakdown(mode: str, rows: list[dict]) -> dict[str, float]:
+    figs = {s: mean(rows, lambda r, s=s: r[f"time/{s}_s"]) for s in STAGES}
+    figs["step"] = mean(rows, lambda r: r["time/step_s"])
+    figs["rollout_wait"] = mean(rows, lambda r: r["time/rollout_wait_s"])
+    print(f"{mode:5s} mean seconds per step: " + "  ".join(f"{k} {v:.3f}" for k, v in figs.items()))
+    return figs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--studies", type=int, default=4)
+    ap.add_argument("--group-size", type=int, default=4)
+    ap.add_argument("--max-new-tokens", type=int, default=24)
+    args = ap.parse_args()
+    import ray
+
+    tmp = Path(tempfile.mkdtemp(prefix="radrl_bench_step_"))
+    sync_rows = run("sync", args, tmp)
+    async_rows = run("async", args, tmp)
+    ray.shutdown()
+    s, a = breakdown("sync", sync_rows), breakdown("async", async_rows)
+    work = mean(sync_rows, lambda r: sum(r[f"time/{k}_s"] for k in STAGES))
+    overhead = s["step"] / work
+    learner_side = mean(async_rows, lambda r: max(r["time/rollout_s"], sum(r[f"time/{k}_s"] for k in STAGES[1:])))
+    learn_only = mean(async_rows, lambda r: max(r["time/rollout_s"], r["time/learn_s"]))
+    print(f"sync:  step / sum of stages = {overhead:.3f} (target < 1.10)")
+    print(f"async: step / max(rollout, reward+learn+export+sync) = {a['step'] / learner_side:.3f} (target < 1.15); "
+          f"async step / sync step = {a['step'] / s['step']:.3f}")
+    print(json.dumps({"steps_measured": len(sync_rows), "studies_per_step": args.studies, "group_size": args.group_size,
+                      "sync_step_s": round(s["step"], 4), "async_step_s": round(a["step"], 4),
+                      **{f"sync_{k}_s": round(s[k], 4) for k in STAGES},
+                      "overhead_ratio": round(overhead, 4), "async_vs_max": round(a["step"] / learner_side, 4),
+                      "async_vs_max_learn_only": round(a["step"] / learn_only, 4),
+                      "async_over_sync": round(a["step"] / s["step"], 4)}))
+
+
+if __name__ == "__main__":
+    main()
