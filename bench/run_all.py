@@ -53,6 +53,8 @@ def to_markdown(report: dict) -> str:
             lines.append(f"| {r['script']} | (failed, rc {r['rc']}) | {r['error'][-120:]!r} |")
             continue
         for k, v in r["figures"].items():
+            if isinstance(v, (list, dict)):  # per-size detail stays in the JSON
+                continue
             lines.append(f"| {r['script']} | {k} | {v} |")
     return "\n".join(lines) + "\n"
 

@@ -18,6 +18,8 @@ def smoke_overrides(work_dir: str | Path, steps: int = 2) -> list[str]:
         "rollout.engine=hf", "rollout.num_actors=1", "rollout.gpus_per_actor=0", "rollout.tensor_parallel_size=1",
         "rollout.group_size=2", "rollout.max_new_tokens=12",
         "reward.labeler=rules", "reward.num_actors=1", "reward.gpus_per_actor=0",
+        # model-based rewards (used only where the weights name them): tiny random stand-ins
+        f"reward.model_rewards.tiny_dir={w / 'tiny'}", "reward.model_rewards.radgraph=lexicon",
         "learner.num_workers=1", "learner.gpus_per_worker=0", "learner.micro_batch_size=4",
         "cluster.num_gpus=0", "cluster.num_cpus=4", "cluster.colocate=false",
         f"train.steps={steps}", "train.eval_studies=2", "train.eval_every=0", "train.warm_start_sft=false",

@@ -97,6 +97,25 @@ class RolloutConfig(Strict):
     max_images_per_study: int = Field(1, ge=1, description="vLLM limit_mm_per_prompt for images")
 
 
+class ModelRewardsConfig(Strict):
+    """Local weights of the model-based report rewards (radrl_dist.rewards.model_based); read only
+    when `reward.weights` names bertscore, chexbert_cosine, radgraph_f1 or neg_radcliq."""
+
+    bertscore_model: str | None = Field(None, description="dir of distilroberta-base (config.json, weights, "
+                                        "vocab.json + merges.txt or tokenizer.json)")
+    bertscore_layers: int = Field(5, ge=1, description="layer whose states BERTScore matches (5 for distilroberta)")
+    bertscore_rescale: bool = Field(True, description="rescale with bert-score's published baseline")
+    bertscore_baseline: str | None = Field(None, description="baseline .tsv (LAYER,P,R,F); null = distilroberta-base's")
+    chexbert: str | None = Field(None, description="chexbert.pth for s_emb; null = reward.labeler's if it is chexbert")
+    chexbert_tokenizer: str | None = Field(None, description="bert-base-uncased tokenizer dir; null = beside chexbert")
+    radgraph: str | None = Field(None, description="'radgraph:/dir/of/radgraph/model' or 'lexicon' (test stand-in)")
+    radgraph_level: Literal["simple", "partial", "complete"] = "partial"
+    max_chars: int = Field(2048, ge=1, description="RadCliQ: texts cut here (RadVLM-GRPO)")
+    min_chars: int = Field(5, ge=0, description="RadCliQ: answers this short or shorter score -3")
+    batch_size: int = Field(32, ge=1)
+    tiny_dir: str | None = Field(None, description="build tiny random stand-ins here and use them (smoke runs)")
+
+
 class RewardConfig(Strict):
     labeler: str = Field("rules", description="'rules' or 'chexbert:/path/to/chexbert.pth'")
     labeler_tokenizer: str | None = None
@@ -112,6 +131,7 @@ class RewardConfig(Strict):
     mccs_margin: float = Field(0.0, ge=0, lt=1)
     both_blank: float | None = Field(None, description="MCCS when both reports are all blank; null = paper (0)")
     missing_tag: Literal["raw", "zero"] = "raw"
+    model_rewards: ModelRewardsConfig = ModelRewardsConfig()
     # reward pool (radrl_dist.rewards.pool): router, restarts, retries, hot swap
     router_cpus: float = Field(0.25, gt=0, description="CPUs of the router actor (its own placement group)")
     max_restarts: int = Field(2, ge=0, description="Ray restarts of a labeler actor before it is replaced")

@@ -7,7 +7,9 @@
     result.components["report/mccs"]   # float [N], NaN for samples of other tasks
     result.diagnostics          # counts: empty outputs, missing answer tags, box parse failures
 
-Empty (whitespace) outputs score 0 on every component. A missing or malformed answer block is
+Empty (whitespace) outputs score 0 on every component (or the component's `empty_value`, e.g.
+-3 for neg_radcliq). A component may return (values, {part: values}); parts are logged as
+`task/name.part`, never weighted. A missing or malformed answer block is
 counted; content rewards then score the raw text or 0 (`on_missing`: "raw" | "zero"). Box text that
 cannot be parsed gives no boxes (so IoU 0) and is counted. The total is never NaN.
 """
@@ -77,6 +79,8 @@ class RewardBatch:
     image_sizes: Sequence[Sequence[float]] | None = None
     model_sizes: Sequence[Sequence[float] | None] | None = None
     candidate_labels: np.ndarray | None = None
+    # {component: {part: float [N]}} computed by the reward pool's actors (model-based rewards)
+    pair_scores: Mapping[str, Mapping[str, np.ndarray]] | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -192,14 +196,22 @@ class CompositeReward:
             view = TaskView(batch, idx, task, self.spec, self)
             live = ~empty[idx]
             for name, w in self.spec.weights[task].items():
-                vals = np.asarray(get_reward(name)(view, **dict(self.spec.params.get(name, {}))), dtype=np.float64)
+                fn = get_reward(name)
+                out, parts = fn(view, **dict(self.spec.params.get(name, {}))), {}
+                if isinstance(out, tuple):  # (values, {part: values}): parts are logged, not weighted
+                    out, parts = out
+                vals = np.asarray(out, dtype=np.float64)
                 if vals.shape != (len(idx),):
                     raise ValueError(f"reward component {name!r} returned shape {vals.shape}, expected ({len(idx)},)")
-                vals = np.where(live & np.isfinite(vals), vals, 0.0)
+                vals = np.where(live & np.isfinite(vals), vals, float(getattr(fn, "empty_value", 0.0)))
                 full = np.full(n, np.nan)
                 full[idx] = vals
                 components[f"{task}/{name}"] = full
                 total[idx] += w * vals
+                for part, pv in parts.items():
+                    full = np.full(n, np.nan)
+                    full[idx] = np.asarray(pv, dtype=np.float64)
+                    components[f"{task}/{name}.{part}"] = full
             if "_extracted" in view.__dict__:
                 diag["missing_answer_tag"] += int((~view.answer_ok & live).sum())
             if "_parsed" in view.__dict__:

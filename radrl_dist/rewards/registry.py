@@ -10,6 +10,8 @@ Text-pair rewards `f(candidates, references) -> float[N]` (the NLG ones) registe
 Built in: mccs, ccs, ce_f1, format_report, format_answer, iou. The NLG rewards (bleu4, rouge_l,
 cider_d, gleu) come from `radrl_dist.rewards.nlg`, imported only when one is asked for; that module
 may call `register_reward`/`register_text_reward` or just expose `NLG_REWARDS = {name: fn}`.
+The model-based ones (bertscore, chexbert_cosine, radgraph_f1, neg_radcliq) register themselves
+from `radrl_dist.rewards.model_based.components`, also only when asked for.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 
 ComponentFn = Callable[..., np.ndarray]
 _REGISTRY: dict[str, ComponentFn] = {}
-_LAZY_MODULES = ("radrl_dist.rewards.nlg",)
+_LAZY_MODULES = ("radrl_dist.rewards.nlg", "radrl_dist.rewards.model_based.components")
 
 
 def register_reward(name: str, fn: ComponentFn | None = None):

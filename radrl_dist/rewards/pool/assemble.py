@@ -5,6 +5,9 @@ else (answer extraction, format, IoU, NLG, the weighted sum) runs here, beside t
 the very same `CompositeReward` code an in-process caller uses, so pool and direct scores agree
 bit for bit. Which texts need labels is decided up front: the extracted answer of every candidate
 whose task weights a label component, plus its reference text when no reference labels came along.
+Model-based components (BERTScore, RadCliQ, ...) are computed by the same actors on (answer,
+reference text) pairs and come back as `pair_scores`, which the composite reads instead of loading
+any model beside the router.
 """
 
 from __future__ import annotations
@@ -34,8 +37,36 @@ def spec_from_config(cfg, prompt_formats: Mapping[str, str] | None = None) -> Co
         tags[task] = PROMPT_FORMAT_TAGS[fmt]
     params = {"mccs": {"margin": cfg.mccs_margin, "both_blank": cfg.both_blank},
               "ccs": {"both_blank": cfg.both_blank}}
+    params.update(model_params(cfg))
     return CompositeSpec(weights={t: dict(w) for t, w in cfg.weights.items()}, params=params,
                          answer_tags=tags, on_missing=cfg.missing_tag)
+
+
+def model_params(cfg) -> dict[str, dict]:
+    """Params of the model-based components the weights name (their local paths), if any."""
+    from radrl_dist.rewards.model_based.factory import MODEL_COMPONENTS
+
+    named = {n for w in cfg.weights.values() for n in w if n in MODEL_COMPONENTS}
+    if not named:
+        return {}
+    mr = cfg.model_rewards.model_dump()
+    if not mr.get("chexbert") and str(cfg.labeler).startswith("chexbert:"):
+        mr["chexbert"], mr["chexbert_tokenizer"] = cfg.labeler.partition(":")[2], cfg.labeler_tokenizer
+    return {n: dict(mr) for n in sorted(named)}
+
+
+def model_components(spec: CompositeSpec) -> dict[str, dict]:
+    """{component: params} of the model-based components in `spec` (what the actors host)."""
+    from radrl_dist.rewards.model_based.factory import MODEL_COMPONENTS
+
+    named = sorted({n for w in spec.weights.values() for n in w if n in MODEL_COMPONENTS})
+    return {n: dict(spec.params.get(n, {})) for n in named}
+
+
+def task_scorers(spec: CompositeSpec, task: str) -> tuple[str, ...]:
+    from radrl_dist.rewards.model_based.factory import MODEL_COMPONENTS
+
+    return tuple(n for n in spec.weights.get(task, {}) if n in MODEL_COMPONENTS)
 
 
 def needs_labels(spec: CompositeSpec, task: str) -> bool:
@@ -50,6 +81,9 @@ class LabelJob:
 
     answer: str
     reference: str | None  # None: reference labels were given
+    label: bool = True  # False: the task weights no label component
+    scorers: tuple[str, ...] = ()  # model-based components to score on (answer, pair_reference)
+    pair_reference: str = ""
 
 
 def extract_answers(spec: CompositeSpec, requests: Sequence[ScoreRequest]) -> tuple[list[str], list[bool]]:
@@ -66,10 +100,14 @@ def extract_answers(spec: CompositeSpec, requests: Sequence[ScoreRequest]) -> tu
 
 
 def label_jobs(spec: CompositeSpec, requests: Sequence[ScoreRequest]) -> list[LabelJob | None]:
-    """One job per request whose task needs labels, None for the others."""
+    """One job per request whose task needs labels or model-based scores, None for the others."""
     answers, _ = extract_answers(spec, requests)
-    return [LabelJob(a, None if r.reference_labels is not None else as_text(r.reference_text))
-            if needs_labels(spec, r.task) else None for r, a in zip(requests, answers)]
+    out: list[LabelJob | None] = []
+    for r, a in zip(requests, answers):
+        lab, scorers = needs_labels(spec, r.task), task_scorers(spec, r.task)
+        ref = None if r.reference_labels is not None or not lab else as_text(r.reference_text)
+        out.append(LabelJob(a, ref, lab, scorers, as_text(r.reference_text)) if lab or scorers else None)
+    return out
 
 
 def label_with(labeler: Labeler, jobs: Sequence[LabelJob]) -> list[tuple[np.ndarray, np.ndarray | None]]:
@@ -83,6 +121,8 @@ def unique_texts(jobs: Sequence[LabelJob]) -> list[str]:
     """Distinct texts of the jobs in first-seen order (a group's G candidates share one reference)."""
     seen: dict[str, None] = {}
     for j in jobs:
+        if not j.label:
+            continue
         seen.setdefault(j.answer, None)
         if j.reference is not None:
             seen.setdefault(j.reference, None)
@@ -94,7 +134,19 @@ def split_rows(jobs: Sequence[LabelJob], texts: Sequence[str], rows: np.ndarray)
     if rows.shape != (len(texts), NUM_OBSERVATIONS):
         raise ValueError(f"labeler returned shape {rows.shape} for {len(texts)} texts, expected ({len(texts)}, 14)")
     at = {t: i for i, t in enumerate(texts)}
-    return [(rows[at[j.answer]], None if j.reference is None else rows[at[j.reference]]) for j in jobs]
+    return [(rows[at[j.answer]], None if j.reference is None else rows[at[j.reference]]) if j.label else None
+            for j in jobs]
+
+
+def _pair_arrays(spec: CompositeSpec, rows: Sequence[Mapping[str, Mapping[str, float]] | None]) -> dict:
+    """Per-request {component: {part: value}} -> {component: {part: float [N]}} (NaN where absent).
+    Always a dict, so components never fall back to loading a model beside the router."""
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for j, row in enumerate(rows):
+        for comp, parts in (row or {}).items():
+            for part, v in parts.items():
+                out.setdefault(comp, {}).setdefault(part, np.full(len(rows), np.nan))[j] = v
+    return out
 
 
 class _NoLabeler(Labeler):
@@ -119,8 +171,10 @@ class Provenance:
 
 def assemble(spec: CompositeSpec, requests: Sequence[ScoreRequest],
              labels: Sequence[tuple[np.ndarray, np.ndarray | None] | None],
-             provenance: Sequence[Provenance]) -> list[ScoreResult]:
-    """Composite reward of every request, one CompositeReward call per box-codec family."""
+             provenance: Sequence[Provenance],
+             pair_scores: Sequence[Mapping[str, Mapping[str, float]] | None] | None = None) -> list[ScoreResult]:
+    """Composite reward of every request, one CompositeReward call per box-codec family.
+    `pair_scores[i]`: {component: {part: value}} the actors computed for request i."""
     out: list[ScoreResult | None] = [None] * len(requests)
     families: dict[str, list[int]] = {}
     for i, r in enumerate(requests):
@@ -142,7 +196,8 @@ def assemble(spec: CompositeSpec, requests: Sequence[ScoreRequest],
                             reference_reports=[as_text(r.reference_text) for r in reqs], reference_labels=ref,
                             boxes=[list(r.reference_boxes) for r in reqs],
                             image_sizes=[r.image_size for r in reqs], model_sizes=[r.model_size for r in reqs],
-                            candidate_labels=cand)
+                            candidate_labels=cand, pair_scores=_pair_arrays(spec, [pair_scores[i] if pair_scores
+                                                                                 else None for i in idx]))
         res = CompositeReward(fspec, labeler=_NoLabeler()).score(batch)
         for j, i in enumerate(idx):
             r, p = reqs[j], provenance[i]

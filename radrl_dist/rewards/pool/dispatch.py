@@ -11,6 +11,7 @@ import asyncio
 import numpy as np
 import ray
 
+from radrl_dist.constants import NUM_OBSERVATIONS
 from radrl_dist.rewards.pool import scheduling as sch
 from radrl_dist.rewards.pool.assemble import Provenance, assemble, label_jobs, split_rows, unique_texts
 from radrl_dist.rewards.pool.types import RewardPoolError, ScoreRequest, ScoreResult
@@ -85,12 +86,13 @@ class Dispatcher:
             raise RewardPoolError(f"{len(bad)} of {len(reqs)} candidates could not be labelled; first "
                                   f"{bad[0][0].key!r}: {bad[0][1]}", [u.key for u, _ in bad])
         it = iter(got)
-        labels, prov = [], []
+        labels, prov, scores = [], [], []
         for u in units:
-            pair, p = next(it) if u is not None else (None, Provenance())
+            pair, p, sc = next(it) if u is not None else (None, Provenance(), None)
             labels.append(pair)
             prov.append(p)
-        return await asyncio.to_thread(assemble, self.s.spec, reqs, labels, prov)
+            scores.append(sc)
+        return await asyncio.to_thread(assemble, self.s.spec, reqs, labels, prov, scores)
 
     # ---------------------------------------------------------------- dispatch
     def _kick(self) -> None:
@@ -125,17 +127,25 @@ class Dispatcher:
         self.stats["batches"] += 1
         self.stats["batch_items"] += len(units)
         try:
-            rows, name, version = await m.handle.label.remote(texts)
+            rows, name, version = np.zeros((0, NUM_OBSERVATIONS), dtype=np.int8), None, None
+            if texts:
+                rows, name, version = await m.handle.label.remote(texts)
             pairs = split_rows(jobs, texts, np.asarray(rows))
+            scores = [None] * len(jobs)
+            items = [(j.scorers, j.answer, j.pair_reference) for j in jobs if j.scorers]
+            if items:  # model-based rewards: the same actor scores (answer, reference) pairs
+                it = iter(await m.handle.score_pairs.remote(items))
+                scores = [next(it) if j.scorers else None for j in jobs]
         except Exception as exc:  # noqa: BLE001 - any failure re-queues the batch
             self._batch_failed(m, units, exc)
         else:
             slot.batches_done += 1
             slot.items_done += len(units)
-            slot.labeler_name, slot.labeler_version = name, version
-            for u, pair in zip(units, pairs):
+            if name is not None:
+                slot.labeler_name, slot.labeler_version = name, version
+            for u, pair, sc in zip(units, pairs, scores):
                 if not u.future.done():
-                    u.future.set_result((pair, Provenance(name, version, slot.actor_id, u.attempts)))
+                    u.future.set_result((pair, Provenance(name, version, slot.actor_id, u.attempts), sc))
         finally:
             slot.outstanding_batches -= 1
             slot.outstanding_items -= len(units)

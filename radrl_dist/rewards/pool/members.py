@@ -17,6 +17,7 @@ from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from radrl_dist.rewards.pool.actor import RewardActor
+from radrl_dist.rewards.pool.assemble import model_components
 from radrl_dist.rewards.pool.scheduling import Slot, describe_error
 from radrl_dist.rewards.pool.settings import PoolSettings
 from radrl_dist.rewards.pool.types import SwapError
@@ -41,7 +42,7 @@ async def start_members(settings: PoolSettings, ids: list[str], spec: str, token
                 num_cpus=settings.cpus_per_actor, num_gpus=settings.gpus_per_actor,
                 max_restarts=settings.max_restarts, max_task_retries=0,
                 scheduling_strategy=PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=0),
-            ).remote(spec, tokenizer, settings.batch_size, settings.delay_s)
+            ).remote(spec, tokenizer, settings.batch_size, settings.delay_s, model_components(settings.spec))
             members.append(Member(Slot(aid, spec, generation), handle, pg))
 
         async def ready(m: Member) -> None:
