@@ -44,6 +44,7 @@ test: install
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: install
+	$(PIP) install -q -r requirements/bench.txt -c requirements/cpu-constraints.txt  # trl, for bench/peer_trl.py
 	$(PY) -m bench.run_all
 
 recipe-smoke: install

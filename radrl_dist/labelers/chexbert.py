@@ -26,6 +26,7 @@ from transformers import BertConfig, BertModel
 
 from radrl_dist.constants import NUM_OBSERVATIONS
 from radrl_dist.labelers.base import Labeler, as_text
+from radrl_dist.models.text_batches import padded_batches
 
 MAX_TOKENS = 512
 TOLERATED_KEYS = frozenset({"bert.embeddings.position_ids"})
@@ -160,16 +161,7 @@ class CheXbertLabeler(Labeler):
         self._load()
         ids = encode_reports(texts, self._tok)
         out = np.zeros((len(ids), NUM_OBSERVATIONS), dtype=np.int8)
-        order = np.argsort([len(x) for x in ids], kind="stable")  # similar lengths share a batch
-        pad = self._tok.pad_token_id or 0
-        for s in range(0, len(order), self.batch_size):
-            idx = order[s : s + self.batch_size]
-            width = max(len(ids[i]) for i in idx)
-            batch = torch.full((len(idx), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for r, i in enumerate(idx):
-                batch[r, : len(ids[i])] = torch.tensor(ids[i])
-                mask[r, : len(ids[i])] = 1
+        for idx, batch, mask in padded_batches(ids, self.batch_size, self._tok.pad_token_id or 0):
             logits = self._model(batch.to(self.device), mask.to(self.device))
             out[idx] = torch.stack([lg.argmax(dim=1) for lg in logits], dim=1).cpu().numpy()
         return out

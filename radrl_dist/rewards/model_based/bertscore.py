@@ -100,20 +100,13 @@ class BertScore(PairScorer):
         """Per text: (ids int64 [T], L2-normalised layer embeddings float32 [T, D])."""
         import torch
 
+        from radrl_dist.models.text_batches import padded_batches
+
         self._load()
         ids = [self._encode(t) for t in texts]
         out: list = [None] * len(ids)
-        order = np.argsort([len(x) for x in ids], kind="stable")
-        pad = self._tok.pad_token_id
         with torch.inference_mode():
-            for s in range(0, len(order), self.batch_size):
-                idx = order[s : s + self.batch_size]
-                width = max(len(ids[i]) for i in idx)
-                x = torch.full((len(idx), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(idx), width), dtype=torch.long)
-                for r, i in enumerate(idx):
-                    x[r, : len(ids[i])] = torch.tensor(ids[i])
-                    mask[r, : len(ids[i])] = 1
+            for idx, x, mask in padded_batches(ids, self.batch_size, self._tok.pad_token_id):
                 h = self._model(x.to(self.device), attention_mask=mask.to(self.device))[0].float()
                 h = h / h.norm(dim=-1, keepdim=True)
                 for r, i in enumerate(idx):

@@ -59,22 +59,15 @@ class CheXbertSimilarity(PairScorer):
         """[CLS] states, float32 [N, hidden]."""
         import torch
 
+        from radrl_dist.models.text_batches import padded_batches
+
         from radrl_dist.labelers.chexbert import encode_reports
 
         self._load()
         ids = encode_reports(texts, self._tok)
         out = np.zeros((len(ids), self._model.bert.config.hidden_size), dtype=np.float32)
-        order = np.argsort([len(x) for x in ids], kind="stable")
-        pad = self._tok.pad_token_id or 0
         with torch.inference_mode():
-            for s in range(0, len(order), self.batch_size):
-                idx = order[s : s + self.batch_size]
-                width = max(len(ids[i]) for i in idx)
-                x = torch.full((len(idx), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(idx), width), dtype=torch.long)
-                for r, i in enumerate(idx):
-                    x[r, : len(ids[i])] = torch.tensor(ids[i])
-                    mask[r, : len(ids[i])] = 1
+            for idx, x, mask in padded_batches(ids, self.batch_size, self._tok.pad_token_id or 0):
                 h = self._model.bert(x.to(self.device), attention_mask=mask.to(self.device))[0][:, 0, :]
                 out[idx] = h.float().cpu().numpy()
         return out
