@@ -95,14 +95,14 @@ def main() -> None:
           f"in-process copy {cp_s * 1e6:.1f} us = {nbytes / cp_s / 1e6:.0f} MB/s; export takes {exp_s / cp_s:.0f}x the copy")
     out = {"workers": args.workers, "zero_stage": args.zero, "lora": not args.full, "step_s": split["step_s"],
            **{k: v for k, v in split.items() if k != "step_s"}, "export_s": exp_s, "export_bytes": nbytes,
-           "export_bytes_per_s": nbytes / exp_s, "copy_bytes_per_s": nbytes / cp_s, "export_vs_copy": exp_s / cp_s,
-           "tokens_per_step": tokens}
+           "export_bytes_per_s": nbytes / exp_s, "copy_bytes_per_s": nbytes / cp_s, "export_vs_copy": cp_s / exp_s,
+           "tokens_per_step": tokens}  # *_vs_copy: bandwidth ratios, export bytes/s over copy bytes/s
     if merged is not None:
         mcp = copy_seconds(merged.meta["bytes"])
         print(f"export merged (full LM): {merged.meta['bytes']:,} bytes in {merged.meta['export_s'] * 1e3:.2f} ms = "
               f"{merged.meta['bytes'] / merged.meta['export_s'] / 1e6:.1f} MB/s; copy {merged.meta['bytes'] / mcp / 1e6:.0f} MB/s")
         out.update(merged_export_s=merged.meta["export_s"], merged_bytes=merged.meta["bytes"],
-                   merged_export_vs_copy=merged.meta["export_s"] / mcp)
+                   merged_export_vs_copy=mcp / merged.meta["export_s"])
     group.shutdown()
     ray.shutdown()
     print(json.dumps(out))

@@ -1,6 +1,6 @@
 """Rollout throughput: the pool (Ray actor) vs the bare engine on the same prompts; 1 vs 2 actors.
 
-Usage: python bench/rollout.py [--engine vllm|hf] [--studies 8] [--group-size 4] [--max-new-tokens 16]
+Usage: python bench/rollout.py [--engine vllm|hf] [--studies 16] [--group-size 4] [--max-new-tokens 64]
 Prints human-readable lines, then one JSON line with pool_vs_engine_tokens_per_s (pool tokens/s over
 bare-engine tokens/s, same process count, same prompts) and candidates_per_s_1 / _2.
 """
@@ -45,9 +45,9 @@ def _timed(fn, reps: int):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--engine", default="vllm", choices=["vllm", "hf"])
-    ap.add_argument("--studies", type=int, default=8)
+    ap.add_argument("--studies", type=int, default=16)
     ap.add_argument("--group-size", type=int, default=4)
-    ap.add_argument("--max-new-tokens", type=int, default=16)
+    ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--reps", type=int, default=2)
     args = ap.parse_args()
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
