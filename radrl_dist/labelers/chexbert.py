@@ -118,6 +118,15 @@ def find_tokenizer_dir(checkpoint: Path, tokenizer: str | None) -> Path:
         f"as tokenizer= / --tokenizer DIR")
 
 
+def checkpoint_digest(path: str | Path) -> str:
+    """First 12 hex digits of the file's SHA-256: names a labeller/scorer version by its weights."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:12]
+
+
 class CheXbertLabeler(Labeler):
     """Batched CheXbert inference. Loads lazily and drops the model when pickled (Ray-friendly)."""
 
@@ -138,12 +147,8 @@ class CheXbertLabeler(Labeler):
 
     @property
     def version(self) -> str:
-        if self._version is None:
-            h = hashlib.sha256()
-            with open(self.checkpoint, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
-            self._version = f"chexbert-{h.hexdigest()[:12]}"
+        if self._version is None:  # hashed once: the real checkpoint is 440 MB
+            self._version = f"chexbert-{checkpoint_digest(self.checkpoint)}"
         return self._version
 
     def __getstate__(self) -> dict:

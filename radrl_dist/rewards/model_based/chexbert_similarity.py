@@ -7,7 +7,6 @@ labels with CheXbert and scores s_emb uses one model file (`chexbert.pth` layout
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,11 +38,9 @@ class CheXbertSimilarity(PairScorer):
     @property
     def version(self) -> str:
         if self._version is None:  # hashed once: the real checkpoint is 440 MB
-            h = hashlib.sha256()
-            with open(self.checkpoint, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
-            self._version = f"chexbert-cls-{h.hexdigest()[:12]}"
+            from radrl_dist.labelers.chexbert import checkpoint_digest
+
+            self._version = f"chexbert-cls-{checkpoint_digest(self.checkpoint)}"
         return self._version
 
     def _load(self) -> None:
