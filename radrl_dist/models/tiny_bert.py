@@ -57,12 +57,9 @@ def build_tiny_chexbert(out_dir: str | Path, seed: int = 0, hidden: int = 128, l
     config = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers,
                         num_attention_heads=max(1, hidden // 64), intermediate_size=2 * hidden,
                         max_position_embeddings=512)
-    gen_state = torch.random.get_rng_state()
-    try:
+    with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
         torch.manual_seed(seed)
         model = CheXbertModel(config)
-    finally:
-        torch.random.set_rng_state(gen_state)
     state = {f"module.{k}": v.clone() for k, v in model.state_dict().items() if not k.endswith("position_ids")}
     path = out / "chexbert.pth"
     torch.save({"epoch": 0, "model_state_dict": state}, path)

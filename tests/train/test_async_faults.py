@@ -14,7 +14,7 @@ from radrl_dist.config import load_config
 from radrl_dist.rewards.pool.client import RewardPool
 from radrl_dist.train.driver import TrainResult
 
-from .conftest import run_in_process, tiny_overrides, train_rows
+from .conftest import after_step, run_in_process, tiny_overrides, train_rows
 
 STUDIES, G, STEPS = 2, 3, 4
 
@@ -44,21 +44,14 @@ def async_faulty_run(local_ray, tmp_path_factory):
                     return
                 time.sleep(0.001)
 
-        def after_step(step):
+        def on_step(step):
             drill["step"] = step
             if step == 2:
                 aid = pool.status()["actors"][0]["actor_id"]
                 ray.kill(pool.actor(aid), no_restart=False)
                 drill["killed_reward"] = aid
 
-        log = tr.log.log
-
-        def hooked(step, metrics):
-            log(step, metrics)
-            if "reward/mean" in metrics:
-                after_step(step)
-
-        tr.log.log = hooked
+        after_step(tr, on_step)
         threading.Thread(target=kill_rollout_mid_generate, daemon=True).start()
 
     def after(tr, extras):

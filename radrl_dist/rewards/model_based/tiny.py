@@ -41,12 +41,9 @@ def build_tiny_roberta(out_dir: str | Path, seed: int = 0, hidden: int = 32, lay
     cfg = RobertaConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
                         intermediate_size=2 * hidden, max_position_embeddings=514, type_vocab_size=1,
                         pad_token_id=1, bos_token_id=0, eos_token_id=2)
-    state = torch.random.get_rng_state()
-    try:
+    with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
         torch.manual_seed(seed)
         model = RobertaForMaskedLM(cfg)
-    finally:
-        torch.random.set_rng_state(state)
     model.save_pretrained(str(out))
     return out
 
