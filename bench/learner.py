@@ -88,9 +88,9 @@ def main() -> None:
     print(f"step {split['step_s']:.3f} s = log-prob {split['logprob_s']:.3f} + reference {split['reference_s']:.3f} "
           f"+ backward {split['backward_s']:.3f} + optimizer {split['optimizer_s']:.3f} (+ planning/transfer); "
           f"{tokens / split['step_s']:.0f} completion tokens/s")
-    part = {k: med([m.meta[k] for m in exports]) * 1e3 for k in ("gather_s", "pack_s", "publish_s")}
+    part = {k: med([m.meta[k] for m in exports]) * 1e3 for k in ("gather_s", "publish_s")}
     print(f"export {exports[-1].kind} (medians): {nbytes:,} bytes in {exp_s * 1e3:.2f} ms "
-          f"(gather {part['gather_s']:.2f}, pack {part['pack_s']:.2f}, ray.put {part['publish_s']:.2f}) "
+          f"(gather {part['gather_s']:.2f}, pack + ray.put {part['publish_s']:.2f}) "
           f"= {nbytes / exp_s / 1e6:.1f} MB/s; "
           f"in-process copy {cp_s * 1e6:.1f} us = {nbytes / cp_s / 1e6:.0f} MB/s; export takes {exp_s / cp_s:.0f}x the copy")
     out = {"workers": args.workers, "zero_stage": args.zero, "lora": not args.full, "step_s": split["step_s"],

@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
-SKIP = {"run_all.py", "__init__.py", "gpu.py"}  # gpu.py runs on a GPU machine (see its docstring)
+# gpu*.py: bench/gpu.py and its helper modules run on a GPU machine (see gpu.py's docstring)
+SKIP = {"run_all.py", "__init__.py", "gpu.py", "gpu_bootstrap.py", "gpu_checks.py", "gpu_jobs.py"}
 
 
 def last_json_line(text: str) -> dict | None:

@@ -72,7 +72,13 @@ def _units(model, kind: ExportKind, include_vision: bool, adapter: str = "defaul
 def gather_export(
     model, kind: ExportKind, is_rank0: bool, include_vision: bool, chunk_bytes: int = 256 << 20
 ) -> list[tuple[str, torch.Tensor]]:
-    """Collective: rank 0 returns (name, cpu tensor) pairs; other ranks return []."""
+    """Collective: rank 0 returns (name, tensor) pairs; other ranks return [].
+
+    Under ZeRO-3 each tensor is a CPU copy (the gathered parameter is freed when its chunk is done).
+    Otherwise parameters are whole on every rank, so the tensor is the live parameter data, on
+    its device, not copied: pack it (the transport copies it once, straight into its bucket) before
+    the next optimizer step.
+    """
     import deepspeed
 
     units = _units(model, kind, include_vision)
@@ -87,7 +93,9 @@ def gather_export(
         params = [p for u in chunk for p in u.params]
         with deepspeed.zero.GatheredParameters(params, modifier_rank=None):
             if is_rank0:
-                out.extend((u.name, u.make().detach().to("cpu").clone()) for u in chunk)
+                for u in chunk:
+                    t = u.make().detach()
+                    out.append((u.name, t.to("cpu", copy=True) if any(hasattr(p, "ds_id") for p in u.params) else t))
     if kind == "lora" and is_rank0:
         from peft import get_peft_model_state_dict
 

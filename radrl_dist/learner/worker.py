@@ -39,6 +39,7 @@ class LearnerWorker:
         self.ref_model = None
         self.updates_done = 0
         self.objective = "grpo"  # "sft": token-mean NLL of the completions (radrl_dist.sft)
+        self._transports: dict = {}  # weight-sync transports by name (radrl_dist.weight_sync)
 
     def rendezvous_address(self, loopback: bool) -> tuple[str, int]:
         """Rank 0's address and a port free on its node, for the process group's TCP store."""
@@ -141,7 +142,6 @@ class LearnerWorker:
     def export(self, version: int, kind: str, transport: str = "objref"):
         """Collective gather; rank 0 packs, publishes and returns the manifest, others None."""
         from radrl_dist.learner.export import gather_export, lora_config_dict
-        from radrl_dist.weight_sync.manifest import pack_state
         from radrl_dist.weight_sync.transport import make_transport
 
         lc = self.cfg.learner
@@ -154,14 +154,13 @@ class LearnerWorker:
         t_gather = time.perf_counter() - t0
         if self.rank != 0:
             return None
-        t0 = time.perf_counter()
-        entries, buckets = pack_state(tensors, int(lc.export_bucket_mb * (1 << 20)))
-        t_pack = time.perf_counter() - t0
+        if transport not in self._transports:  # kept: a transport reuses its staging memory across versions
+            self._transports[transport] = make_transport(transport)
         lora_cfg = lora_config_dict(self.engine.module) if kind == "lora" else None
-        meta = {"gather_s": t_gather, "pack_s": t_pack, "export_kind": kind, "updates": self.updates_done}
-        m = make_transport(transport).publish(version, "lora" if kind == "lora" else "full", entries, buckets,
-                                              lora_cfg, meta)
-        m.meta["export_s"] = t_gather + t_pack + m.meta["publish_s"]
+        meta = {"gather_s": t_gather, "export_kind": kind, "updates": self.updates_done}
+        m = self._transports[transport].publish(version, "lora" if kind == "lora" else "full", tensors,
+                                                int(lc.export_bucket_mb * (1 << 20)), lora_cfg, meta)
+        m.meta["export_s"] = t_gather + m.meta["publish_s"]
         return m
 
     def save_checkpoint(self, ckpt_dir: str, tag: str, client_state: dict, adapter_dir: str | None = None) -> str:

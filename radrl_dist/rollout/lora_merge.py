@@ -58,5 +58,5 @@ def merge_into(base: Mapping[str, torch.Tensor], deltas: Mapping[str, torch.Tens
         w0 = base[name]
         if tuple(w0.shape) != tuple(d.shape):
             raise ValueError(f"LoRA delta for {name} has shape {tuple(d.shape)}, weight has {tuple(w0.shape)}")
-        merged[name] = (w0.float() + d).to(w0.dtype)
+        merged[name] = (w0.float() + d.to(w0.device)).to(w0.dtype)  # deltas are CPU; an engine's W0 may be on GPU
     return merged

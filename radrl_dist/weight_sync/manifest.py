@@ -7,7 +7,7 @@ dtype, so bfloat16 survives without numpy knowing the type.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -56,39 +56,56 @@ def _aligned(offset: int, to: int = 8) -> int:
     return -(-offset // to) * to
 
 
-def pack_state(
-    tensors: Iterable[tuple[str, torch.Tensor]], bucket_bytes: int
-) -> tuple[list[BucketEntry], list[np.ndarray]]:
-    """Group tensors into flat uint8 buckets of at most `bucket_bytes` (a larger tensor gets its own)."""
+def _fill(pending: list[tuple[str, torch.Tensor]], size: int, index: int, buf: np.ndarray) -> list[BucketEntry]:
+    """Copy `pending` tensors into `buf[:size]` (straight from the tensor's device, one copy each)."""
+    entries, off = [], 0
+    for name, t in pending:
+        n = t.numel() * t.element_size()
+        start = _aligned(off)  # every entry starts on an 8-byte boundary so it can be viewed as its dtype
+        buf[off:start] = 0  # padding is zeroed so a bucket's bytes depend only on its tensors
+        if n:
+            torch.from_numpy(buf[start : start + n]).copy_(t.detach().reshape(-1).view(torch.uint8))
+        entries.append(BucketEntry(name, index, start, n, tuple(t.shape), str(t.dtype)))
+        off = start + n
+    return entries
+
+
+def iter_buckets(
+    tensors: Iterable[tuple[str, torch.Tensor]], bucket_bytes: int, alloc: Callable[[int], np.ndarray] | None = None
+) -> Iterator[tuple[list[BucketEntry], np.ndarray]]:
+    """Stream tensors into flat uint8 buckets of at most `bucket_bytes` (a larger tensor gets its own).
+
+    Yields each bucket as soon as it is full, with its entries, so a transport can send bucket k
+    while bucket k+1 is packed. `alloc(n)` gives the memory for an n-byte bucket (at least n bytes;
+    default a fresh array): a transport that copies the bytes away passes reusable staging buffers.
+    """
     if bucket_bytes <= 0:
         raise ValueError("bucket_bytes must be positive")
-    entries: list[BucketEntry] = []
+    alloc = alloc or (lambda n: np.empty(n, dtype=np.uint8))
     pending: list[tuple[str, torch.Tensor]] = []
-    buckets: list[np.ndarray] = []
-    size = 0
-
-    def flush() -> None:
-        nonlocal pending, size
-        if not pending:
-            return
-        buf = np.zeros(size, dtype=np.uint8)
-        off = 0
-        for name, t in pending:
-            raw = t.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy()
-            off = _aligned(off)  # every entry starts on an 8-byte boundary so it can be viewed as its dtype
-            buf[off : off + raw.size] = raw
-            entries.append(BucketEntry(name, len(buckets), off, raw.size, tuple(t.shape), str(t.dtype)))
-            off += raw.size
-        buckets.append(buf)
-        pending, size = [], 0
-
+    size = index = 0
     for name, t in tensors:
         n = t.numel() * t.element_size()
         if pending and _aligned(size) + n > bucket_bytes:
-            flush()
+            buf = alloc(size)[:size]
+            yield _fill(pending, size, index, buf), buf
+            pending, size, index = [], 0, index + 1
         pending.append((name, t))
         size = _aligned(size) + n
-    flush()
+    if pending:
+        buf = alloc(size)[:size]
+        yield _fill(pending, size, index, buf), buf
+
+
+def pack_state(
+    tensors: Iterable[tuple[str, torch.Tensor]], bucket_bytes: int
+) -> tuple[list[BucketEntry], list[np.ndarray]]:
+    """All buckets at once, each in its own fresh array (in-process manifests, tests)."""
+    entries: list[BucketEntry] = []
+    buckets: list[np.ndarray] = []
+    for bucket_entries, buf in iter_buckets(tensors, bucket_bytes):
+        entries += bucket_entries
+        buckets.append(buf)
     return entries, buckets
 
 

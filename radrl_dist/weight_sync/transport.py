@@ -1,10 +1,12 @@
 """How packed weight buckets travel from the learner to rollout actors.
 
-Contract (any transport): `publish(version, kind, entries, buckets, lora_config, meta)` is called on
-learner rank 0 after `pack_state`, makes the buckets reachable by every rollout actor, and returns the
-`WeightManifest` the actors receive; receivers call `manifest_tensors(manifest)` to get named tensors.
-`manifest.meta` carries at least `transport`, `bytes`, `num_buckets` and `publish_s` so sync cost is
-logged every step.
+Contract (any transport): `publish(version, kind, tensors, bucket_bytes, lora_config, meta)` is
+called on learner rank 0 with the gathered named tensors; it packs them into buckets (`iter_buckets`,
+so it can choose the memory and overlap packing with sending), makes the buckets reachable by every
+rollout actor, and returns the `WeightManifest` the actors receive; receivers call
+`manifest_tensors(manifest)` to get named tensors. `manifest.meta` carries at least `transport`,
+`bytes`, `num_buckets` and `publish_s` (pack + send, wall) so sync cost is logged every step.
+A transport object may keep state between versions (staging memory): callers keep one per process.
 
 Room for an NCCL broadcast transport (very large full-weight models): its `publish` would put no
 bytes in the manifest; `buckets` would hold (group name, bucket sizes) and the rollout actors, which
@@ -15,11 +17,12 @@ offsets, shapes, dtypes) stay the same, so the receiving load code does not chan
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Protocol
 
-import numpy as np
+import torch
 
-from radrl_dist.weight_sync.manifest import BucketEntry, WeightManifest
+from radrl_dist.weight_sync.manifest import WeightManifest
 
 
 class WeightTransport(Protocol):
@@ -29,8 +32,8 @@ class WeightTransport(Protocol):
         self,
         version: int,
         kind: str,
-        entries: list[BucketEntry],
-        buckets: list[np.ndarray],
+        tensors: Iterable[tuple[str, torch.Tensor]],
+        bucket_bytes: int,
         lora_config: dict[str, Any] | None = None,
         meta: dict[str, Any] | None = None,
     ) -> WeightManifest: ...
