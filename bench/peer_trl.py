@@ -30,12 +30,16 @@ import argparse
 import functools
 import json
 import statistics
+import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from bench._tiny_grpo_job import add_job_args, job_overrides, mean, run_job  # noqa: E402
+
 STAGES = ("rollout", "reward", "learn", "export", "sync")
 LORA_R, LORA_ALPHA, BETA, LR = 16, 32, 0.04, 2e-3
 MATCHED_THREADS = 1  # what Ray sets (OMP_NUM_THREADS) in an actor with num_cpus < 1
@@ -53,17 +57,10 @@ def require_trl() -> str:
 
 
 def radrl_overrides(out: Path, args: argparse.Namespace) -> list[str]:
-    return [
-        "train.warm_start_sft=false", f"train.steps={args.steps}", "train.eval_every=0", "train.eval_studies=2",
-        f"data.studies_per_step={args.studies}", "data.phantom.n_train=64", "data.phantom.n_eval=4",
-        f"data.phantom.cache_dir={REPO / 'cache' / 'phantom'}", f"model.tiny.cache_dir={REPO / 'cache' / 'tiny_models'}",
-        f"rollout.group_size={args.group_size}", f"rollout.max_new_tokens={args.max_new_tokens}", "rollout.temperature=1.0",
-        f"learner.lora.r={LORA_R}", f"learner.lora.alpha={LORA_ALPHA}", f"learner.lr={LR}", f"grpo.beta={BETA}",
-        f"learner.micro_batch_size={args.studies * args.group_size}", "learner.updates_per_step=1",
+    return job_overrides(out, args, "radrl-bench-peer-trl") + [
+        "rollout.temperature=1.0", f"learner.lora.r={LORA_R}", f"learner.lora.alpha={LORA_ALPHA}", f"learner.lr={LR}",
+        f"grpo.beta={BETA}", f"learner.micro_batch_size={args.studies * args.group_size}", "learner.updates_per_step=1",
         "reward.weights={report: {mccs: 1.0}}", "async.max_staleness=0",
-        "logging.tensorboard=false", "logging.progress=false", "checkpoint.save_final_model=false",
-        "checkpoint.every_n_steps=0", "cluster.num_cpus=4", f"logging.output_dir={out}",
-        "reward.pool_name=radrl-bench-peer-trl",
     ]
 
 
@@ -71,17 +68,11 @@ def run_radrl(args: argparse.Namespace, tmp: Path) -> tuple[list[dict], float]:
     """Per-step metric rows after warm-up, and the seconds from start to the end of the run."""
     import ray
 
-    from radrl_dist.config import load_config
-    from radrl_dist.train.loop import TrainingRun
-    from radrl_dist.train.metrics_log import read_metrics
-
     t0 = time.perf_counter()
-    with TrainingRun(load_config(None, radrl_overrides(tmp / "radrl", args))) as tr:
-        tr.train()
+    rows = run_job(radrl_overrides(tmp / "radrl", args), tmp / "radrl", args.warmup)
     wall = time.perf_counter() - t0
     ray.shutdown()
-    rows = [r for r in read_metrics(tmp / "radrl" / "metrics.jsonl") if "reward/mean" in r]
-    return rows[args.warmup:], wall
+    return rows, wall
 
 
 def trl_dataset(args: argparse.Namespace):
@@ -204,17 +195,9 @@ def run_trl(args: argparse.Namespace, tmp: Path, threads: int) -> tuple[list[dic
     return steps[args.warmup:], wall
 
 
-def mean(rows: list[dict], key) -> float:
-    return statistics.fmean(key(r) for r in rows)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--studies", type=int, default=4)
-    ap.add_argument("--group-size", type=int, default=4)
-    ap.add_argument("--max-new-tokens", type=int, default=24)
+    add_job_args(ap)
     args = ap.parse_args()
     if args.steps <= args.warmup:
         raise SystemExit(f"--steps ({args.steps}) must exceed --warmup ({args.warmup})")

@@ -62,7 +62,7 @@ def to_markdown(report: dict) -> str:
 
 def main() -> int:
     timeout_s = int(os.environ.get("BENCH_TIMEOUT_S", "600"))
-    scripts = sorted(p for p in BENCH_DIR.glob("*.py") if p.name not in SKIP)
+    scripts = sorted(p for p in BENCH_DIR.glob("*.py") if p.name not in SKIP and not p.name.startswith("_"))  # _*: shared modules
     results = []
     for p in scripts:
         print(f"== {p.name}", flush=True)

@@ -21,40 +21,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import sys
 import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from bench._tiny_grpo_job import add_job_args, job_overrides, mean, run_job  # noqa: E402
+
 STAGES = ("rollout", "reward", "learn", "export", "sync")
 
 
 def overrides(out: Path, mode: str, args: argparse.Namespace) -> list[str]:
-    return [
-        "train.warm_start_sft=false", f"train.steps={args.steps}", "train.eval_every=0", "train.eval_studies=2",
-        f"data.studies_per_step={args.studies}", "data.phantom.n_train=64", "data.phantom.n_eval=4",
-        f"data.phantom.cache_dir={REPO / 'cache' / 'phantom'}", f"model.tiny.cache_dir={REPO / 'cache' / 'tiny_models'}",
-        f"rollout.group_size={args.group_size}", f"rollout.max_new_tokens={args.max_new_tokens}",
-        "logging.tensorboard=false", "logging.progress=false", "checkpoint.save_final_model=false",
-        "checkpoint.every_n_steps=0", "cluster.num_cpus=4", f"logging.output_dir={out}",
-        f"reward.pool_name=radrl-bench-step-{mode}", f"async.max_staleness={1 if mode == 'async' else 0}",
-    ]
+    return job_overrides(out, args, f"radrl-bench-step-{mode}") + [f"async.max_staleness={1 if mode == 'async' else 0}"]
 
 
 def run(mode: str, args: argparse.Namespace, tmp: Path) -> list[dict]:
-    from radrl_dist.config import load_config
-    from radrl_dist.train.loop import TrainingRun
-    from radrl_dist.train.metrics_log import read_metrics
-
-    out = tmp / mode
-    with TrainingRun(load_config(None, overrides(out, mode, args))) as tr:
-        tr.train()
-    rows = [r for r in read_metrics(out / "metrics.jsonl") if "reward/mean" in r]
-    return rows[args.warmup:]
-
-
-def mean(rows: list[dict], fn) -> float:
-    return statistics.fmean(fn(r) for r in rows)
+    return run_job(overrides(tmp / mode, mode, args), tmp / mode, args.warmup)
 
 
 def breakdown(mode: str, rows: list[dict]) -> dict[str, float]:
@@ -67,11 +50,7 @@ def breakdown(mode: str, rows: list[dict]) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--studies", type=int, default=4)
-    ap.add_argument("--group-size", type=int, default=4)
-    ap.add_argument("--max-new-tokens", type=int, default=24)
+    add_job_args(ap)
     args = ap.parse_args()
     import ray
 
