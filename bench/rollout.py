@@ -18,7 +18,8 @@ import numpy as np
 from PIL import Image
 
 
-def _requests(n: int, d: Path):
+def random_image_requests(n: int, d: Path):
+    """n report requests on random 96x80 images written to `d` (seeded; shared with bench/dispatch.py)."""
     from radrl_dist.data.schema import Study
     from radrl_dist.rollout.types import RolloutRequest
 
@@ -64,7 +65,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="radrl_bench_rollout_"))
     model = ModelConfig(tiny=TinyModelSpec(cache_dir=str(tmp / "models")))
     resolve_model_path(model)
-    reqs = _requests(args.studies, tmp)
+    reqs = random_image_requests(args.studies, tmp)
     mk = lambda n: RolloutConfig(engine=args.engine, num_actors=n, group_size=args.group_size,  # noqa: E731
                                  max_new_tokens=args.max_new_tokens, cpus_per_actor=0.5)
 

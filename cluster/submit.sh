@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Submit a radrl_dist training run to a Ray cluster with `ray job submit`.
 #
-#   cluster/submit.sh [--address URL] [--no-wait] [--dry-run] [--] [train args...]
-#   cluster/submit.sh -- --config configs/mrg_r1_mimic.yaml --set train.steps=200
+#   cluster/submit.sh [--address URL] [--run-root DIR] [--no-wait] [--dry-run] [--] [train args...]
+#   cluster/submit.sh --run-root /mnt/shared/runs -- --config configs/mrg_r1_mimic.yaml --set train.steps=200
+#   cluster/submit.sh --run-root /mnt/shared/runs -- --config configs/mrg_r1_mimic.yaml \
+#       --set train.steps=200 --set checkpoint.resume=auto      # resume: same run root and output_dir
 #
 # - Address: --address, else $RAY_ADDRESS, else http://127.0.0.1:8265 (the dashboard/job API is
 #   bound to localhost on the head; reach a remote one through `ray dashboard cluster/ray_cluster.yaml`
@@ -12,6 +14,10 @@
 # - Working dir: the repository, uploaded without data, venvs, runs, caches, checkpoints or .git
 #   (runtime_env excludes, gitignore syntax: a leading / anchors at the repository root, so the
 #   package radrl_dist/data/ is kept); big inputs belong on shared storage the nodes mount.
+# - Run root: --run-root, else $RADRL_RUN_ROOT; an absolute folder on storage every node mounts,
+#   passed to the job as RADRL_RUN_ROOT. A relative logging.output_dir resolves under it; without one
+#   the job refuses a relative output_dir (it would land in Ray's per-code-version package folder).
+#   The job log prints the absolute output dir; resubmit with --set checkpoint.resume=auto to continue.
 # - RADRL_PYTHON: the interpreter the entrypoint runs with on the cluster (default: python).
 # - --dry-run prints the `ray job submit` command instead of running it.
 set -euo pipefail
@@ -23,6 +29,7 @@ wait_flag=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --address) address="$2"; shift 2 ;;
+    --run-root) RADRL_RUN_ROOT="$2"; shift 2 ;;
     --no-wait) wait_flag=(--no-wait); shift ;;
     --dry-run) dry_run=1; shift ;;
     --) shift; break ;;
@@ -42,6 +49,17 @@ if [[ -z "${RAY_AUTH_TOKEN:-}" && ! -s "${token_file}" ]]; then
   exit 2
 fi
 
+run_root_env=""
+if [[ -n "${RADRL_RUN_ROOT:-}" ]]; then
+  if [[ "${RADRL_RUN_ROOT}" != /* ]]; then
+    echo "submit.sh: run root ${RADRL_RUN_ROOT} must be an absolute path (storage every node mounts)" >&2
+    exit 2
+  fi
+  run_root_env=", \"RADRL_RUN_ROOT\": \"${RADRL_RUN_ROOT}\""
+else
+  echo "submit.sh: no --run-root / RADRL_RUN_ROOT: the job needs an absolute logging.output_dir" >&2
+fi
+
 runtime_env="$(cat <<JSON
 {"excludes": ["/.git/", ".venv/", "venv/", "/runs/", "/cache/", "/data/", "/shared/", "/.notes/",
   "/bench/results/", "**/__pycache__/", "*.egg-info/", ".pytest_cache/", ".hypothesis/",
@@ -49,6 +67,7 @@ runtime_env="$(cat <<JSON
  "env_vars": {"PYTHONUNBUFFERED": "1"}}
 JSON
 )"
+runtime_env="${runtime_env/\"PYTHONUNBUFFERED\": \"1\"/\"PYTHONUNBUFFERED\": \"1\"${run_root_env}}"
 
 cmd=(ray job submit --address "${address}" --working-dir "${repo}" --runtime-env-json "${runtime_env}"
      "${wait_flag[@]}" -- "${RADRL_PYTHON:-python}" -m radrl_dist.train "$@")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from radrl_dist._compat.vllm_support import SUPPORTED_RANGE, unsupported_reason
+
 
 def check(name: str) -> tuple[bool, str]:
     try:
@@ -18,6 +20,16 @@ def check(name: str) -> tuple[bool, str]:
         return False, f"{type(exc).__name__}: {exc}".splitlines()[0][:160]
 
 
+def vllm_verdict(installed: str) -> tuple[str, str]:
+    """(tag, info) for an importable vLLM: FAIL outside the supported range, since the engine's
+    version gates and the tests only cover releases inside it."""
+    try:
+        reason = unsupported_reason(installed)
+    except ValueError as exc:  # e.g. a build without a PEP 440 __version__
+        reason = f"{exc}; cannot check it against the supported range"
+    return ("FAIL", reason) if reason else ("ok  ", f"{installed} (supported {SUPPORTED_RANGE})")
+
+
 def main(argv: list[str] | None = None) -> int:
     required = ["torch", "transformers", "peft", "deepspeed", "ray", "pyarrow", "pydantic", "torchvision"]
     optional = ["vllm", "pycocoevalcap"]
@@ -25,8 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in required + optional:
         ok, info = check(name)
         tag = "ok  " if ok else ("FAIL" if name in required else "miss")
+        if ok and name == "vllm":
+            tag, info = vllm_verdict(info)
         print(f"  [{tag}] {name:<16} {info}")
-        failed |= (not ok) and name in required
+        failed |= tag == "FAIL"
     try:  # torchxrayvision is installed --no-deps for its data files only (IU X-Ray reports, box CSVs)
         from radrl_dist.data.iu_xray_reports import default_archive_path
 

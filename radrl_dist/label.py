@@ -38,6 +38,28 @@ def read_jsonl(path: Path) -> list[dict]:
     return rows
 
 
+TOKENIZER_CONFIGS = ("tokenizer.json", "tokenizer_config.json")
+
+
+def load_error(labeler, spec: str) -> str | None:
+    """Label one sentence so weights and tokenizer load now: an unusable model folder becomes one line
+    naming it (and what it lacks) before any output is written, not a traceback from transformers."""
+    try:
+        labeler.label(["No acute cardiopulmonary process."])
+        return None
+    except Exception as exc:  # noqa: BLE001 - transformers/torch raise many types for unusable folders
+        text = str(exc).strip()
+        cause = text.splitlines()[0] if text else type(exc).__name__
+    tok = getattr(labeler, "tokenizer_dir", None)
+    if tok is None:
+        return f"cannot load labeler {spec!r}: {cause}"
+    held = sorted(p.name for p in Path(tok).iterdir()) if Path(tok).is_dir() else []
+    if not any(n in held for n in TOKENIZER_CONFIGS):
+        cause = (f"it needs {' or '.join(TOKENIZER_CONFIGS)} beside vocab.txt; copy the whole "
+                 f"bert-base-uncased tokenizer folder")
+    return f"cannot load labeler {spec!r} with tokenizer folder {tok} (holds {held}): {cause}"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m radrl_dist.label", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -59,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as exc:
         ap.error(str(exc))
     rows = read_jsonl(args.input)
+    problem = load_error(labeler, args.labeler)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     args.output.parent.mkdir(parents=True, exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as out, tqdm(total=len(rows), unit="report", desc="labeling") as bar:
         for s in range(0, len(rows), args.batch_size):

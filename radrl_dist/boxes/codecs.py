@@ -12,6 +12,11 @@ with box markup it cannot read, gives ok=False (a counted format failure). JSON 
 a whole but contains readable `bbox_2d` objects yields those boxes with ok=False. Non-finite numbers
 drop their box. Boxes are returned as written (inverted or outside the image included); clipping
 and the zero area of inverted boxes are the reward's business.
+
+Parsing is linear in the length of the text (the reward router parses every candidate, so one
+hostile output must not stall the others): every regex starts at a literal and its repeats are
+bounded or cannot overlap; no pattern may try a whitespace run at every position of the text (the
+old Markdown-fence regex did: 100 KB of spaces took over 70 s). bench/box_parsers.py measures it.
 """
 
 from __future__ import annotations
@@ -33,8 +38,7 @@ _QWEN2 = re.compile(
 _BRACKET = re.compile(r"\[\s*(" + _NUM + r")\s*,\s*(" + _NUM + r")\s*,\s*(" + _NUM + r")\s*,\s*(" + _NUM + r")\s*\]")
 _BBOX_OBJ = re.compile(r'\{[^{}]{0,500}?"bbox_2d"\s*:\s*\[([^\]{}]{0,200})\][^{}]{0,500}\}', re.S)
 _LABEL = re.compile(r'"label"\s*:\s*"((?:[^"\\]|\\.)*)"')
-_FENCE = re.compile(r"^\s*```(?:json)?\s*|\s*```\s*$")
-_MAX_TEXT = 100_000
+_MAX_TEXT = 100_000  # characters parsed; model output past this is ignored
 
 
 def _check_size(size: Sequence[float] | None, what: str) -> Size:
@@ -119,10 +123,22 @@ class BoxCodec:
         return _parse_json_boxes(text)
 
 
+def _strip_fence(text: str) -> str:
+    """The text without surrounding whitespace and a Markdown ```json ... ``` fence (linear time)."""
+    body = text.strip()
+    if body.startswith("```"):
+        body = body[3:]
+        if body.startswith("json"):
+            body = body[4:]
+    if body.endswith("```"):
+        body = body[:-3]
+    return body.strip()
+
+
 def _parse_json_boxes(text: str) -> tuple[list[tuple[list[float], str | None]], bool]:
     """Strict JSON first (a list of objects, or one object, each with a 4-number bbox_2d); then a
     lenient scan for bbox_2d objects anywhere in the text (ok=False)."""
-    body = _FENCE.sub("", text.strip())
+    body = _strip_fence(text)
     try:
         data = json.loads(body)
         items = data if isinstance(data, list) else [data]

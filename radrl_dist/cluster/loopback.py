@@ -10,6 +10,11 @@ Why this shape:
   its own `node:<ip>` resource, so bundles pin to nodes exactly as on a real cluster.
 - Every port is chosen free up front (other Ray clusters may run on the same machine), and each
   cluster has its own `--temp-dir` and auth token (`RAY_AUTH_MODE=token`).
+- What listens where: Ray 2.60 keeps a node's servers on loopback only when its IP is exactly
+  127.0.0.1 (which a second node cannot have, see above). With 127.0.0.2+, the core gRPC servers
+  (GCS, raylets, agents, workers) listen on every interface, behind the cluster's auth token; the
+  Prometheus exporters, which have no authentication, are turned off (`RAY_enable_metrics_collection=0`
+  stops the agent's exporter and, as measured, the dashboard's and autoscaler's as well).
 """
 
 from __future__ import annotations
@@ -73,6 +78,7 @@ class LoopbackCluster:
             "RAY_AUTH_MODE": "token",
             "RAY_AUTH_TOKEN": secrets.token_hex(16),
             "RAY_USAGE_STATS_ENABLED": "0",
+            "RAY_enable_metrics_collection": "0",  # no unauthenticated exporters on 0.0.0.0 (docstring)
             # a caller may have set it to 0 for single-node local Ray (keeps 127.0.0.1); nodes here need 1
             "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1",
             "RAY_ADDRESS": f"{self.node_ip(0)}:{self.port}",

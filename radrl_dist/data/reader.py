@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -34,8 +34,13 @@ class Cursor:
         return cls(int(d["epoch"]), int(d["position"]))
 
 
-def parquet_files(path: str | Path) -> list[Path]:
-    """One file, or every *.parquet under a folder (sorted, so the row order is stable)."""
+def parquet_files(path: str | Path | Sequence[str | Path]) -> list[Path]:
+    """One file, or every *.parquet under a folder (sorted, so the row order is stable), or a list of
+    those in the order given (one run reading several datasets' train files)."""
+    if isinstance(path, (list, tuple)):
+        if not path:
+            raise FileNotFoundError("an empty list of Parquet paths")
+        return [f for one in path for f in parquet_files(one)]
     p = Path(path)
     if p.is_dir():
         files = sorted(p.rglob("*.parquet"))

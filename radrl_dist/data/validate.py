@@ -17,11 +17,12 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import pyarrow as pa
-from PIL import Image, UnidentifiedImageError
 
 from radrl_dist.constants import CLASS_NAMES, NUM_OBSERVATIONS, TASKS
+from radrl_dist.data.images import DEFAULT_MAX_IMAGE_PIXELS, ImageOpenError, image_size
 from radrl_dist.data.reader import parquet_files, read_table
 
 BOX_TOLERANCE_PX = 0.5  # float boxes may touch the border within rounding
@@ -34,7 +35,7 @@ class RowError:
     row: int
     study_id: str
     task: str
-    kind: str  # missing_image | unreadable_image | size_mismatch | bad_box | empty_report | no_boxes | bad_labels | unknown_task
+    kind: str  # missing_image | unreadable_image | image_too_large | size_mismatch | bad_box | empty_report | no_boxes | bad_labels | unknown_task
     message: str
 
     def __str__(self) -> str:
@@ -44,12 +45,14 @@ class RowError:
 class DataValidationError(ValueError):
     """All bad rows of a dataset, listed one per line."""
 
-    def __init__(self, errors: list[RowError], limit: int = 50):
+    def __init__(self, errors: list[RowError], limit: int = 50, header: str = ""):
         self.errors = errors
         kinds = Counter(e.kind for e in errors)
         lines = [str(e) for e in errors[:limit]]
         more = [f"... and {len(errors) - limit} more"] if len(errors) > limit else []
-        super().__init__(f"{len(errors)} bad row(s) ({dict(kinds)}):\n" + "\n".join(lines + more))
+        n_rows = len({(e.source, e.row) for e in errors})
+        super().__init__(f"{header}{n_rows} bad row(s), {len(errors)} error(s) ({dict(kinds)}):\n"
+                         + "\n".join(lines + more))
 
 
 @dataclass
@@ -63,18 +66,12 @@ class ValidationResult:
         return not self.errors
 
 
-def _image_size(path: str, decode: bool) -> tuple[tuple[int, int] | None, str | None, str | None]:
+def _image_size(path: str, decode: bool, max_pixels: int) -> tuple[tuple[int, int] | None, str | None, str | None]:
     """((w, h), None, None) for a good image, else (None, kind, message)."""
-    p = Path(path)
-    if not p.is_file():
-        return None, "missing_image", f"image file {path} does not exist"
     try:
-        with Image.open(p) as im:
-            size = im.size
-            im.load() if decode else im.verify()
-        return size, None, None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        return None, "unreadable_image", f"cannot read image {path}: {exc}"
+        return image_size(path, max_pixels, decode), None, None
+    except ImageOpenError as exc:
+        return None, exc.kind, str(exc)
 
 
 def _box_problem(b: dict, size: tuple[int, int] | None) -> str | None:
@@ -91,7 +88,8 @@ def _box_problem(b: dict, size: tuple[int, int] | None) -> str | None:
     return None
 
 
-def check_row(row: dict, check_images: bool = True, decode: bool = False) -> list[tuple[str, str]]:
+def check_row(row: dict, check_images: bool = True, decode: bool = False,
+              max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> list[tuple[str, str]]:
     """(kind, message) for each problem of one row; empty when the row is good."""
     out: list[tuple[str, str]] = []
     task = row.get("task")
@@ -115,7 +113,7 @@ def check_row(row: dict, check_images: bool = True, decode: bool = False) -> lis
         out.append(("missing_image", "row has no image_paths"))
     if check_images:
         for i, p in enumerate(paths):
-            real, kind, msg = _image_size(p, decode) if p else (None, "missing_image", "empty image path")
+            real, kind, msg = _image_size(p, decode, max_pixels) if p else (None, "missing_image", "empty image path")
             if kind:
                 out.append((kind, msg))
             elif i == 0:
@@ -130,10 +128,16 @@ def check_row(row: dict, check_images: bool = True, decode: bool = False) -> lis
 
 
 def validate_rows(rows: list[dict], source: str = "<rows>", drop_bad: bool = False, check_images: bool = True,
-                  decode: bool = False) -> ValidationResult:
-    res = ValidationResult(total=len(rows))
+                  decode: bool = False, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, split: str | None = None,
+                  tasks: Iterable[str] | None = None) -> ValidationResult:
+    """`split`/`tasks` select the rows a run reads (others are neither checked nor counted); row
+    numbers stay those of the file, so messages point at the right line."""
+    res = ValidationResult()
     for i, row in enumerate(rows):
-        problems = check_row(row, check_images, decode)
+        if (split is not None and row.get("split") != split) or (tasks is not None and row.get("task") not in tasks):
+            continue
+        res.total += 1
+        problems = check_row(row, check_images, decode, max_pixels)
         for kind, msg in problems:
             res.errors.append(RowError(source, i, str(row.get("study_id")), str(row.get("task")), kind, msg))
         if not problems:
@@ -144,13 +148,15 @@ def validate_rows(rows: list[dict], source: str = "<rows>", drop_bad: bool = Fal
 
 
 def validate(path: str | Path | pa.Table, drop_bad: bool = False, check_images: bool = True,
-             decode: bool = False) -> ValidationResult:
+             decode: bool = False, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, split: str | None = None,
+             tasks: Iterable[str] | None = None) -> ValidationResult:
     """Validate a Parquet file, a folder of them, or a table; raises DataValidationError listing every
     bad row unless drop_bad, which returns the good rows and the errors."""
     sources = [("<table>", path)] if isinstance(path, pa.Table) else [(str(f), read_table(f)) for f in parquet_files(path)]
     total = ValidationResult()
     for name, table in sources:
-        r = validate_rows(table.to_pylist(), name, drop_bad=True, check_images=check_images, decode=decode)
+        r = validate_rows(table.to_pylist(), name, drop_bad=True, check_images=check_images, decode=decode,
+                          max_pixels=max_pixels, split=split, tasks=None if tasks is None else set(tasks))
         total.rows += r.rows
         total.errors += r.errors
         total.total += r.total
@@ -173,9 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-images", action="store_true", help="skip opening image files")
     p.add_argument("--decode", action="store_true", help="fully decode every image (slower, catches truncation)")
     p.add_argument("--max-errors", type=int, default=50, help="errors listed before the summary")
+    p.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS,
+                   help="larger images are bad rows (image_too_large), as data.max_image_pixels in training")
     args = p.parse_args(argv)
     try:
-        res = validate(args.path, drop_bad=True, check_images=not args.no_images, decode=args.decode)
+        res = validate(args.path, drop_bad=True, check_images=not args.no_images, decode=args.decode,
+                       max_pixels=args.max_image_pixels)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -15,20 +15,51 @@ from pathlib import Path
 from radrl_dist.evaluate.score import TASK_KINDS, compare_runs, score_predictions
 
 
+class EvalInputError(ValueError):
+    """A predictions/references file that cannot be scored; the message names the file and line."""
+
+
+def _bad_string(value, where: str = "") -> str | None:
+    """Where in a JSON value a string is not valid Unicode (a lone surrogate such as \\ud800, which
+    json accepts but no file can hold), or None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return f"{where or 'a value'} holds {value[exc.start]!r} at character {exc.start}, a lone surrogate (not valid Unicode)"
+        return None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for k, v in items:
+        bad = _bad_string(k, f"{where} key" if where else "a key") if isinstance(k, str) else None
+        bad = bad or _bad_string(v, f"{where}.{k}" if where else f"'{k}'")
+        if bad:
+            return bad
+    return None
+
+
 def read_jsonl(path: Path, what: str) -> list[dict]:
-    """JSONL records; a bad line is an error naming the file and line."""
+    """JSONL records; a bad line is an EvalInputError naming the file, the line and what is wrong,
+    raised before any scoring (so no metric is computed and then lost)."""
     if not Path(path).exists():
-        raise FileNotFoundError(f"{what} file {path} does not exist")
+        raise EvalInputError(f"{what} file {path} does not exist")
     out = []
-    for i, line in enumerate(Path(path).read_text().splitlines(), 1):
+    for i, line in enumerate(Path(path).read_text(encoding="utf-8", errors="surrogateescape").splitlines(), 1):
         if not line.strip():
             continue
         try:
             rec = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{i}: not valid JSON ({exc.msg})") from exc
+            raise EvalInputError(f"{path}:{i}: not valid JSON ({exc.msg})") from exc
         if not isinstance(rec, dict) or "study_id" not in rec:
-            raise ValueError(f"{path}:{i}: each line must be an object with 'study_id' and 'text'")
+            raise EvalInputError(f"{path}:{i}: each line must be an object with 'study_id' and 'text'")
+        if "text" in rec and not isinstance(rec["text"], str):
+            raise EvalInputError(f"{path}:{i}: 'text' must be a string, got {type(rec['text']).__name__} "
+                                 f"{json.dumps(rec['text'])[:40]}")
+        if _bad_string(line):
+            raise EvalInputError(f"{path}:{i}: the line is not valid UTF-8")
+        bad = _bad_string(rec)
+        if bad:
+            raise EvalInputError(f"{path}:{i}: {bad}")
         out.append(rec)
     return out
 
@@ -50,12 +81,13 @@ def run(args: argparse.Namespace, labeler=None) -> dict:
 
     refs = read_jsonl(args.references, "references")
     preds = read_jsonl(args.predictions, "predictions")
+    base_recs = read_jsonl(args.baseline, "baseline predictions") if args.baseline else None
     lab = labeler if labeler is not None else build(args.labeler)
     kw = dict(task_kind=args.task, n_boot=args.n_boot, seed=args.seed, with_meteor=not args.no_meteor)
     m = score_predictions(preds, refs, lab, **kw)
     out_dir.mkdir(parents=True, exist_ok=True)
     if args.baseline:
-        base = score_predictions(read_jsonl(args.baseline, "baseline predictions"), refs, lab, **kw)
+        base = score_predictions(base_recs, refs, lab, **kw)
         m["comparison"] = compare_runs(base, m)
         m["baseline_name"] = Path(args.baseline).name
         if "per_observation" in m and "per_observation" in base:
@@ -130,7 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.predictions and args.references):
         print("give --predictions and --references (JSONL)", file=sys.stderr)
         return 2
-    m = run(args)
+    try:
+        m = run(args)
+    except EvalInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     keys = ("bleu_4", "meteor", "rouge_l", "cider", "ce_micro_f1_14", "mean_iou", "format_rate")
     print(" ".join(f"{k}={m[k]:.4f}" if m.get(k) is not None else f"{k}=null" for k in keys))
     print(f"wrote {args.out}/metrics.json, report.md, per_study.jsonl")

@@ -5,6 +5,7 @@ highlighted. Reads per-study records as `score_predictions` writes them, plus im
 from __future__ import annotations
 
 import html
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -80,3 +81,54 @@ def write_gallery(
     paths["html"].write_text("\n".join(html_parts))
     paths["md"].write_text("\n".join(md))
     return paths
+
+
+# --------------------------------------------------------------------------- START vs END figure
+# One PNG a README can show: per held-out study the image (reference boxes green, the START output's
+# boxes orange, the END output's red) beside the reference and both outputs' text with their scores.
+START_END_COLOURS = {"ref_boxes": "#00b000", "start_boxes": "#ff9900", "end_boxes": "#e01010"}
+
+
+def _wrap(text: str, width: int) -> str:
+    """Model output wrapped for a figure; control characters (tiny models sample them) shown as '?'."""
+    text = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return "\n".join(textwrap.wrap(text, width)) or "(empty)"
+
+
+def start_end_figure(rows: Sequence[dict], out_path: Path, title: str = "", width_chars: int = 95,
+                     dpi: int = 72) -> Path:
+    """rows: {study_id, image_path, reference, start_text, end_text, start_score, end_score, and
+    optionally ref_boxes / start_boxes / end_boxes as [x1, y1, x2, y2] in source pixels}."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib import patches
+
+    if not rows:
+        raise ValueError("a START/END gallery needs at least one row")
+    fig, axes = plt.subplots(len(rows), 2, figsize=(11, 2.3 * len(rows)), squeeze=False,
+                             gridspec_kw={"width_ratios": [1, 4.2]})
+    for (ax_img, ax_txt), r in zip(axes, rows):
+        src = r.get("image_path")
+        if src and Path(src).exists():
+            ax_img.imshow(Image.open(src).convert("L"), cmap="gray", vmin=0, vmax=255)
+            for key, colour in START_END_COLOURS.items():
+                for b in r.get(key) or []:
+                    ax_img.add_patch(patches.Rectangle((b[0], b[1]), b[2] - b[0], b[3] - b[1], fill=False,
+                                                       edgecolor=colour, lw=1.8))
+        ax_img.set_axis_off()
+        text = (f"{r['study_id']}\n"
+                f"REFERENCE: {_wrap(r.get('reference', ''), width_chars)}\n"
+                f"START ({r['start_score']:.2f}): {_wrap(r.get('start_text', ''), width_chars)}\n"
+                f"END ({r['end_score']:.2f}): {_wrap(r.get('end_text', ''), width_chars)}")
+        ax_txt.text(0, 1, text, va="top", ha="left", fontsize=7.5, family="monospace", transform=ax_txt.transAxes,
+                    parse_math=False)  # model output may hold '$'; never mathtext
+        ax_txt.set_axis_off()
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_path, dpi=dpi)
+    plt.close(fig)
+    return out_path

@@ -24,7 +24,9 @@ HEADLINE_KEYS = (
 )  # fmt: skip
 NLG_KEYS = HEADLINE_KEYS[:7]
 CE_KEYS = HEADLINE_KEYS[7:15]
-GROUNDING_KEYS = ("mean_iou", "acc_iou_0.3", "acc_iou_0.5", "map_0.5", "map_coco", "format_failure_rate")
+# map_0.5: the RadVLM authors' matching (each box vs its best-IoU reference); map_0.5_free: any free one
+GROUNDING_KEYS = ("mean_iou", "acc_iou_0.3", "acc_iou_0.5", "map_0.5", "map_0.5_free", "map_coco",
+                  "format_failure_rate")
 TASK_KINDS = ("auto", "report", "grounding")
 
 

@@ -1,4 +1,9 @@
-"""Group-normalised advantages (GRPO) and the no-std variant (Dr.GRPO).
+"""Group-normalised advantages (GRPO) in the variants the papers use, by name.
+
+    std:            (r - mean) / (std + eps), std with Bessel's correction, eps outside (DeepSeekMath, TRL)
+    population_std: (r - mean) / sqrt(var + eps), population variance (1/G), eps inside (MRG-R1 eq. 2);
+                    at G = 4 its advantages are sqrt(4/3) = 1.155x those of `std`
+    no_std:         r - mean (Dr.GRPO: no per-group scale, so easy/hard prompts are not re-weighted)
 
 A group is the G candidates sampled for one prompt. A group whose rewards are all equal carries no
 learning signal: its advantages are exactly 0 (never NaN, whatever eps is) and it is flagged so the
@@ -11,6 +16,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
+
+ADVANTAGE_MODES = ("std", "population_std", "no_std")
+AdvantageMode = Literal["std", "population_std", "no_std"]
 
 
 @dataclass
@@ -26,15 +34,13 @@ class GroupAdvantages:
 
 def group_advantages(
     rewards: torch.Tensor,
-    mode: Literal["std", "no_std"] = "std",
+    mode: AdvantageMode = "std",
     eps: float = 1e-6,
     skip_zero_spread: bool = False,
     spread_tol: float = 0.0,
 ) -> GroupAdvantages:
-    """Advantages for a (num_groups, G) reward matrix.
+    """Advantages for a (num_groups, G) reward matrix under `mode` (see the module docstring).
 
-    std:    (r - mean) / (std + eps), std with Bessel's correction (as DeepSeekMath/TRL).
-    no_std: r - mean (Dr.GRPO: no per-group scale, so easy/hard prompts are not re-weighted).
     A group whose max - min <= spread_tol gets advantages exactly 0.
     """
     r = torch.as_tensor(rewards)
@@ -43,12 +49,14 @@ def group_advantages(
     if not torch.isfinite(r).all():
         bad = (~torch.isfinite(r)).nonzero()[0].tolist()
         raise ValueError(f"rewards contain a non-finite value at (group, candidate) {tuple(bad)}")
-    if mode not in ("std", "no_std"):
-        raise ValueError(f"advantage mode must be 'std' or 'no_std', got {mode!r}")
+    if mode not in ADVANTAGE_MODES:
+        raise ValueError(f"advantage mode must be one of {ADVANTAGE_MODES}, got {mode!r}")
     r64 = r.to(torch.float64)
     centred = r64 - r64.mean(dim=1, keepdim=True)
     if mode == "std":
         centred = centred / (r64.std(dim=1, keepdim=True) + eps)
+    elif mode == "population_std":
+        centred = centred / torch.sqrt(r64.var(dim=1, keepdim=True, correction=0) + eps)
     zero = (r64.amax(dim=1) - r64.amin(dim=1)) <= spread_tol
     centred[zero] = 0.0
     keep = ~zero if skip_zero_spread else torch.ones_like(zero)

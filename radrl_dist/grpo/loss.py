@@ -6,6 +6,11 @@ Per token t of candidate i (only where mask = 1):
     kl     = k3: exp(ref - logp) - (ref - logp) - 1     (unbiased, >= 0; DeepSeekMath)
              k1: logp - ref
     l_t    = pg + beta * kl                             (beta = 0: no reference needed at all)
+Numeric guards (verl's, each off when None): `logratio_clamp` c clamps logp - old_logp and ref - logp to
+[-c, c] before exp (verl: 20), so a ratio of exp(100) times a zero advantage cannot make inf * 0 = NaN;
+`kl_clamp` k clamps the per-token KL term to [-k, k] (verl: 10); `dual_clip` c > 1 (verl: 3) bounds
+the loss of a negative-advantage token by -c * A (dual-clip PPO), so a huge ratio cannot dominate.
+With verl's three guards set, loss and gradient are finite for any finite log-probs (tests/grpo).
 Aggregation over the whole optimizer update, which may span micro-batches and ranks:
     token_mean: sum over all tokens of l_t / total completion tokens of the update (DAPO / Dr.GRPO)
     seq_mean:   sum over candidates of (mean over its tokens of l_t) / number of candidates (GRPO paper)
@@ -33,14 +38,28 @@ class LossNormaliser:
             raise ValueError(f"LossNormaliser needs positive token and sequence counts, got {self}")
 
 
-def kl_per_token(logp: torch.Tensor, ref_logp: torch.Tensor, estimator: Literal["k1", "k3"]) -> torch.Tensor:
-    """KL(policy || reference) estimate per sampled token."""
+def _clamp(x: torch.Tensor, bound: float | None) -> torch.Tensor:
+    return x if bound is None else torch.clamp(x, -bound, bound)
+
+
+def kl_per_token(logp: torch.Tensor, ref_logp: torch.Tensor, estimator: Literal["k1", "k3"],
+                 logratio_clamp: float | None = None, kl_clamp: float | None = None) -> torch.Tensor:
+    """KL(policy || reference) estimate per sampled token (clamped as verl's low_var_kl when asked)."""
     if estimator == "k3":
-        d = ref_logp - logp
-        return torch.exp(d) - d - 1.0
+        d = _clamp(ref_logp - logp, logratio_clamp)
+        return _clamp(torch.exp(d) - d - 1.0, kl_clamp)
     if estimator == "k1":
-        return logp - ref_logp
+        return _clamp(_clamp(logp - ref_logp, logratio_clamp), kl_clamp)
     raise ValueError(f"kl_estimator must be 'k1' or 'k3', got {estimator!r}")
+
+
+def check_guards(logratio_clamp: float | None, kl_clamp: float | None, dual_clip: float | None) -> None:
+    """One-line errors for guard values that would silently do nothing or the wrong thing."""
+    for name, v in (("logratio_clamp", logratio_clamp), ("kl_clamp", kl_clamp)):
+        if v is not None and not v > 0:
+            raise ValueError(f"{name} must be > 0 or None (off), got {v!r}")
+    if dual_clip is not None and not dual_clip > 1:
+        raise ValueError(f"dual_clip must be > 1 or None (off), got {dual_clip!r}")
 
 
 def grpo_loss(
@@ -57,6 +76,9 @@ def grpo_loss(
     clip_low: float = 0.2,
     clip_high: float = 0.28,
     aggregation: Literal["token_mean", "seq_mean"] = "token_mean",
+    logratio_clamp: float | None = None,
+    kl_clamp: float | None = None,
+    dual_clip: float | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """This micro-batch's share of the update loss, and metric sums. Shapes: (B, T) tokens, (B,) advantages."""
     if logp.shape != old_logp.shape or logp.shape != mask.shape or advantages.shape != logp.shape[:1]:
@@ -66,15 +88,20 @@ def grpo_loss(
         )
     if beta > 0 and ref_logp is None:
         raise ValueError("beta > 0 needs ref_logp (the reference policy's log-probs)")
+    check_guards(logratio_clamp, kl_clamp, dual_clip)
     mask = mask.to(logp.dtype)
     adv = advantages.to(logp.dtype).unsqueeze(1)
-    ratio = torch.exp(logp - old_logp)
+    ratio = torch.exp(_clamp(logp - old_logp, logratio_clamp))
     clipped = torch.clamp(ratio, 1.0 - clip_low, 1.0 + clip_high)
     pg = -torch.minimum(ratio * adv, clipped * adv)
+    dual = None
+    if dual_clip is not None:  # verl: for A < 0, min(pg, -c * A)
+        dual = (adv < 0) & (pg > -dual_clip * adv)
+        pg = torch.where(adv < 0, torch.minimum(pg, -dual_clip * adv), pg)
     per_token = pg
     kl = None
     if beta > 0:
-        kl = kl_per_token(logp, ref_logp, kl_estimator)
+        kl = kl_per_token(logp, ref_logp, kl_estimator, logratio_clamp, kl_clamp)
         per_token = pg + beta * kl
 
     def aggregate(x: torch.Tensor) -> torch.Tensor:
@@ -95,6 +122,7 @@ def grpo_loss(
             "seqs": float((mask.sum(1) > 0).sum()),
             "clip_low_sum": float(low.sum()),
             "clip_high_sum": float(high.sum()),
+            "clip_dual_sum": float((dual.to(mask.dtype) * mask).sum()) if dual is not None else 0.0,
             "ratio_sum": float((ratio * mask).sum()),
             "kl_sum": float((kl * mask).sum()) if kl is not None else 0.0,
             "entropy_sum": float((entropy * mask).sum()) if entropy is not None else 0.0,
@@ -105,7 +133,8 @@ def grpo_loss(
 def merge_loss_stats(parts: list[dict[str, float]]) -> dict[str, float]:
     """Merge metric sums of micro-batches/ranks of one update into means (loss shares simply add)."""
     tot = {k: sum(p.get(k, 0.0) for p in parts) for k in ("loss", "pg_loss", "tokens", "seqs", "clip_low_sum",
-                                                          "clip_high_sum", "ratio_sum", "kl_sum", "entropy_sum")}
+                                                          "clip_high_sum", "clip_dual_sum", "ratio_sum", "kl_sum",
+                                                          "entropy_sum")}
     n = max(tot["tokens"], 1.0)
     return {
         "loss": tot["loss"],
@@ -115,6 +144,7 @@ def merge_loss_stats(parts: list[dict[str, float]]) -> dict[str, float]:
         "clip_frac": (tot["clip_low_sum"] + tot["clip_high_sum"]) / n,
         "clip_frac_low": tot["clip_low_sum"] / n,
         "clip_frac_high": tot["clip_high_sum"] / n,
+        "clip_frac_dual": tot["clip_dual_sum"] / n,
         "ratio_mean": tot["ratio_sum"] / n,
         "tokens": tot["tokens"],
         "seqs": tot["seqs"],

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from re import _constants as sre_c, _parser as sre_parser  # pattern trees: key sets, repetition checks
 
 import yaml
 
@@ -48,7 +49,38 @@ def _fragment(phrase: str) -> str:
         re.compile(frag)
     except re.error as exc:
         raise ValueError(f"phrase {phrase!r} is not a valid regex fragment: {exc}") from exc
+    if _unbounded_group_repeat(sre_parser.parse(frag)):
+        raise ValueError(f"phrase {phrase!r} repeats a group without bound (+ or *); write {{1,3}} or "
+                         f"{{0,3}}: the labeler scans model output, where such a phrase is quadratic")
     return frag
+
+
+_SINGLE_CHAR = {sre_c.LITERAL, sre_c.NOT_LITERAL, sre_c.IN, sre_c.ANY, sre_c.CATEGORY}
+_REPEATS = {sre_c.MAX_REPEAT, sre_c.MIN_REPEAT, getattr(sre_c, "POSSESSIVE_REPEAT", sre_c.MAX_REPEAT)}
+
+
+def _unbounded_group_repeat(items) -> bool:
+    """True when a pattern tree repeats more than one character's matcher without an upper bound
+    ("(?:pulmonary |venous )+"): at every word of a long run of such words the match re-scans the
+    whole run, so the scan of hostile model output is quadratic. `\\w*` and `[\\s\\-]+` stay allowed."""
+    for op, av in items:
+        if op in _REPEATS:
+            _, hi, sub = av
+            sub = list(sub)
+            if hi == sre_c.MAXREPEAT and not (len(sub) == 1 and sub[0][0] in _SINGLE_CHAR):
+                return True
+            if _unbounded_group_repeat(sub):
+                return True
+        elif op is sre_c.BRANCH:
+            if any(_unbounded_group_repeat(list(b)) for b in av[1]):
+                return True
+        elif op is sre_c.SUBPATTERN:
+            if _unbounded_group_repeat(list(av[3])):
+                return True
+        elif op in (sre_c.ASSERT, sre_c.ASSERT_NOT):
+            if _unbounded_group_repeat(list(av[1])):
+                return True
+    return False
 
 
 def _obs_ids(names: list[str] | str, where: str) -> tuple[int, ...]:
@@ -101,11 +133,12 @@ def compile_rules(directory: str | Path | None = None) -> CompiledRules:
          + [(p, Kind("unc")) for p in cues.get("uncertainty", [])])
     tier([(p, Kind("neg")) for p in cues.get("negation", [])])
     tier([(p, Kind("term")) for p in cues.get("terminators", [])])
-    att = []
+    att_ids: dict[str, tuple[int, ...]] = {}  # a subject listed under several observations speaks for all
     for obs, phrases in (mentions.get("attributes") or {}).items():
         ids = _obs_ids(obs, "attributes")
-        att += [(p, Kind("att", ids)) for p in phrases]
-    tier(att)
+        for p in phrases:
+            att_ids[p] = att_ids.get(p, ()) + ids
+    tier([(p, Kind("att", ids)) for p, ids in att_ids.items()])
 
     kinds: dict[str, Kind] = {}
     by_key: dict[str, list[str]] = {}
@@ -140,7 +173,7 @@ def _first_keys(frag: str) -> set[str] | None:
     """The keys (first word cut to KEY_LEN characters, or a leading punctuation mark) a match of
     `frag` can start with; None when that is not knowable (e.g. a leading \\w). Lets the scanner try
     only the few phrases that can start at each word instead of all of them."""
-    from re import _constants as c, _parser as parser
+    c, parser = sre_c, sre_parser
 
     class Unknown(Exception):
         pass

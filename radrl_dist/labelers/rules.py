@@ -5,7 +5,8 @@ assigns each mention a class:
 - a pre cue ("no", "may represent") sets the clause state for the mentions after it, until the next
   cue, a terminator ("but", "which", ";") or the sentence end;
 - a post cue ("is not seen", "cannot be excluded") rewrites the mentions since the last boundary;
-- "versus"/"or" between hedged findings makes both sides uncertain ("or" not under a negation);
+- "versus"/"or" between hedged findings makes both conjuncts uncertain, the mention just before it
+  and the ones after it in the clause ("or" not under a negation);
 - attribute subjects ("heart size", "mediastinum") wait for a size qualifier ("normal", "enlarged",
   "borderline") before or after them in the sentence, else they say nothing.
 Per report, positive beats uncertain beats negative; No Finding is positive when no observation
@@ -83,8 +84,10 @@ class RuleLabeler(Labeler):
         found: list[list[int]] = []  # [obs, cls] per mention, mutable for post cues
         state = None  # None | NEGATIVE | UNCERTAIN: the active pre cue
         post: list[int] = []  # indices in `found` a post cue may still rewrite
+        last: list[int] = []  # indices in `found` of the latest mention (one per observation it names)
         attrs: list[tuple[tuple[int, ...], int]] = []  # subjects waiting for a qualifier, with start
         prequal: tuple[str, int] | None = None  # (qualifier kind, end) that a following subject may use
+        state_before_qual = None  # the state a leading "borderline" replaced
         end = 0
         for s in TOKENS.finditer(text):
             p = s.start()
@@ -99,12 +102,14 @@ class RuleLabeler(Labeler):
             kind = k.kind
             if kind == "men":
                 cls = POSITIVE if state is None else state
-                for o in k.obs:
-                    post.append(len(found))
-                    found.append([o, cls])
+                last = list(range(len(found), len(found) + len(k.obs)))
+                post.extend(last)
+                found.extend([o, cls] for o in k.obs)
                 prequal = None
             elif kind == "att":
                 if prequal is not None and m.start() - prequal[1] <= _PREQUAL_GAP:
+                    if prequal[0] == "qunc":  # "borderline heart size, widened mediastinum": the hedge
+                        state = state_before_qual  # was the subject's, not the rest of the clause's
                     cls = _qualified(prequal[0], state)
                     found.extend([o, cls] for o in k.obs)
                     prequal = (prequal[0], m.end())  # "normal heart size and mediastinum"
@@ -120,7 +125,7 @@ class RuleLabeler(Labeler):
                 else:
                     prequal = (kind, m.end())
                     if kind == "qunc":  # "borderline cardiomegaly"
-                        state = UNCERTAIN
+                        state_before_qual, state = state, UNCERTAIN
             elif kind == "soft":
                 post = []
                 if prequal is not None:
@@ -134,10 +139,11 @@ class RuleLabeler(Labeler):
                     if new == UNCERTAIN or found[j][1] == POSITIVE:
                         found[j][1] = new
                 post, prequal = [], None
-            elif kind == "bunc":
-                if state != NEGATIVE:
-                    for j in post:
-                        found[j][1] = UNCERTAIN
+            elif kind == "bunc":  # hedges the conjunct just before it, not the whole clause:
+                if state != NEGATIVE:  # "linear opacities, scarring or atelectasis" keeps the opacity
+                    for j in last:
+                        if j in post:
+                            found[j][1] = UNCERTAIN
                     state = UNCERTAIN
                 post, prequal = [], None
             elif kind == "term":

@@ -60,13 +60,16 @@ def ds_config(cfg: RadRLConfig, on_gpu: bool) -> dict:
     }
 
 
-def cosine_with_warmup(total_updates: int, warmup_ratio: float):
-    """LR multiplier: linear warm-up over warmup_ratio * total, then cosine to 0 at `total_updates`."""
+def lr_multiplier(schedule: str, total_updates: int, warmup_ratio: float):
+    """LR multiplier: linear warm-up over warmup_ratio * total, then cosine to 0 at `total_updates`
+    (TRL's and MRG-R1's schedule) or constant (verl's actor default, `warmup_style: constant`)."""
     warm = int(round(warmup_ratio * total_updates))
 
     def f(step: int) -> float:
         if step < warm:
             return (step + 1) / warm
+        if schedule == "constant":
+            return 1.0
         progress = min(1.0, (step - warm) / max(1, total_updates - warm))
         return 0.5 * (1.0 + math.cos(math.pi * progress))
 
@@ -104,8 +107,8 @@ def is_vision_param(name: str) -> bool:
 
 
 def build_optimizer(trainable, cfg: RadRLConfig, total_updates: int):
-    """torch AdamW as DeepSpeed's client optimizer (no compiled op) and its cosine/warm-up schedule."""
+    """torch AdamW as DeepSpeed's client optimizer (no compiled op) and its warm-up + cosine/constant schedule."""
     lc = cfg.learner
     opt = torch.optim.AdamW([p for _, p in trainable], lr=lc.lr, betas=tuple(lc.betas), weight_decay=lc.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_with_warmup(total_updates, lc.warmup_ratio))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_multiplier(lc.lr_schedule, total_updates, lc.warmup_ratio))
     return opt, sched

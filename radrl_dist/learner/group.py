@@ -8,6 +8,7 @@ here into one dict per step.
 
 from __future__ import annotations
 
+import threading
 import time
 
 import ray
@@ -31,6 +32,9 @@ class LearnerGroup:
         total = total_updates or cfg.train.steps * lc.updates_per_step
         temp = cfg.rollout.temperature if temperature is None else temperature
         self.version = 0
+        # Submissions to all ranks happen under this lock so every rank sees collective calls in one
+        # order, even when a rollout actor's catch-up export comes from another thread (async mode).
+        self._lock = threading.Lock()
         actor_cls = ray.remote(LearnerWorker)
         self.workers = []
         for rank in range(self.world):
@@ -50,7 +54,9 @@ class LearnerGroup:
         self.setup_s = time.perf_counter() - t0
 
     def _all(self, method: str, *args, **kwargs) -> list:
-        return ray.get([getattr(w, method).remote(*args, **kwargs) for w in self.workers])
+        with self._lock:
+            refs = [getattr(w, method).remote(*args, **kwargs) for w in self.workers]
+        return ray.get(refs)
 
     def train_step(self, candidates: list[Candidate]) -> dict:
         """One rollout batch -> `updates_per_step` optimizer updates; returns merged metrics."""
@@ -58,7 +64,9 @@ class LearnerGroup:
         t0 = time.perf_counter()
         plan = plan_step(candidates, self.world, lc.micro_batch_size, lc.updates_per_step)
         refs = [ray.put(p) for p in plan]
-        per_rank = ray.get([w.train_step.remote(r) for w, r in zip(self.workers, refs)])
+        with self._lock:
+            calls = [w.train_step.remote(r) for w, r in zip(self.workers, refs)]
+        per_rank = ray.get(calls)
         updates = []
         for u in range(len(per_rank[0])):
             ranks = [per_rank[r][u] for r in range(self.world)]
@@ -82,33 +90,53 @@ class LearnerGroup:
         for s in shares:
             mb = [[candidates[i] for i in s[k * mbs : (k + 1) * mbs]] for k in range(n_micro)]
             jobs.append([m if m else [candidates[0]] for m in mb])
-        results = ray.get([w.logprobs.remote(j) for w, j in zip(self.workers, jobs)])
+        with self._lock:
+            calls = [w.logprobs.remote(j) for w, j in zip(self.workers, jobs)]
+        results = ray.get(calls)
         out: list[torch.Tensor | None] = [None] * len(candidates)
         for s, res in zip(shares, results):
             for i, lp in zip(s, res):
                 out[i] = lp
         return out
 
-    def export(self, kind: str = "auto", version: int | None = None) -> WeightManifest:
+    def export(self, kind: str = "auto", version: int | None = None, transport: str | None = None) -> WeightManifest:
         """Publish the current weights; versions are monotonic (default: previous + 1)."""
-        if version is not None and version <= self.version:
+        new, refs = self.start_export(kind, version, transport)
+        return self.finish_export(new, refs)
+
+    def start_export(self, kind: str = "auto", version: int | None = None, transport: str | None = None,
+                     republish: bool = False) -> tuple[int, list]:
+        """Submit the collective export on every rank; returns (version, refs) for `finish_export`.
+
+        Split in two because a group transport (collective) moves the bytes inside the export: the
+        rollout actors' receives must be started while rank 0's export runs.
+        """
+        if republish:
+            version = self.version
+        elif version is not None and version <= self.version:
             raise ValueError(f"weight version must increase: got {version}, last published {self.version}")
         lora = self.cfg.learner.lora.enabled
         if kind not in ("auto", "lora", "full", "merged") or (kind != "auto" and (kind in ("lora", "merged")) != lora):
             raise ValueError(f"export kind {kind!r} does not fit this learner (LoRA {'on' if lora else 'off'}): "
                              f"use {'lora or merged' if lora else 'full'} or auto")
-        new = self.version + 1 if version is None else version
-        manifest = self._all("export", new, kind, self.transport)[0]
-        self.version = new
+        new = version if version is not None else self.version + 1
+        with self._lock:  # a catch-up export from the rollout thread must not interleave with a collective step
+            refs = [w.export.remote(new, kind, transport or self.transport) for w in self.workers]
+        return new, refs
+
+    def finish_export(self, version: int, refs: list) -> WeightManifest:
+        """Rank 0's manifest once every rank's export is done; the version is then the learner's."""
+        manifest = ray.get(refs)[0]
+        self.version = max(self.version, version)
         return manifest
 
     def set_objective(self, objective: str, temperature: float | None = None) -> None:
         """'grpo' (default) or 'sft' (token-mean NLL of the candidates' completions; advantages unused)."""
         self._all("set_objective", objective, temperature)
 
-    def republish(self, kind: str = "auto") -> WeightManifest:
+    def republish(self, kind: str = "auto", transport: str | None = None) -> WeightManifest:
         """Publish the current weights again under the current version (resume: resync fresh actors)."""
-        return self._all("export", self.version, kind, self.transport)[0]
+        return self.finish_export(*self.start_export(kind, transport=transport, republish=True))
 
     def save_checkpoint(self, ckpt_dir: str, tag: str, client_state: dict | None = None,
                         adapter_dir: str | None = None) -> str:

@@ -17,6 +17,7 @@ from radrl_dist.config.schema import RadRLConfig
 from radrl_dist.grpo.loss import grpo_loss, nll_loss
 from radrl_dist.learner.batch import Candidate, RankUpdate, collate
 from radrl_dist.learner.logprobs import completion_logprobs
+from radrl_dist.weight_sync.endpoints import WeightSender
 
 
 def _free_port() -> int:
@@ -39,7 +40,7 @@ class LearnerWorker:
         self.ref_model = None
         self.updates_done = 0
         self.objective = "grpo"  # "sft": token-mean NLL of the completions (radrl_dist.sft)
-        self._transports: dict = {}  # weight-sync transports by name (radrl_dist.weight_sync)
+        self.weight_sender = WeightSender("cuda" if self.on_gpu else "cpu")  # rank 0's end of weight sync
 
     def rendezvous_address(self, loopback: bool) -> tuple[str, int]:
         """Rank 0's address and a port free on its node, for the process group's TCP store."""
@@ -108,7 +109,8 @@ class LearnerWorker:
             else:
                 loss, stats = grpo_loss(logp, mb.behaviour_logps, mb.advantages, mb.completion_mask, upd.norm,
                                     ref_logp=ref, entropy=ent, beta=g.beta, kl_estimator=g.kl_estimator,
-                                    clip_low=g.clip_low, clip_high=g.clip_high, aggregation=g.aggregation)
+                                    clip_low=g.clip_low, clip_high=g.clip_high, aggregation=g.aggregation,
+                                    logratio_clamp=g.logratio_clamp, kl_clamp=g.kl_clamp, dual_clip=g.dual_clip)
             t["logprob_s"] += time.perf_counter() - t0
             t0 = time.perf_counter()
             # DeepSpeed averages gradients over ranks; the loss is already normalised by global counts.
@@ -142,7 +144,6 @@ class LearnerWorker:
     def export(self, version: int, kind: str, transport: str = "objref"):
         """Collective gather; rank 0 packs, publishes and returns the manifest, others None."""
         from radrl_dist.learner.export import gather_export, lora_config_dict
-        from radrl_dist.weight_sync.transport import make_transport
 
         lc = self.cfg.learner
         if kind == "auto":
@@ -154,14 +155,22 @@ class LearnerWorker:
         t_gather = time.perf_counter() - t0
         if self.rank != 0:
             return None
-        if transport not in self._transports:  # kept: a transport reuses its staging memory across versions
-            self._transports[transport] = make_transport(transport)
         lora_cfg = lora_config_dict(self.engine.module) if kind == "lora" else None
         meta = {"gather_s": t_gather, "export_kind": kind, "updates": self.updates_done}
-        m = self._transports[transport].publish(version, "lora" if kind == "lora" else "full", tensors,
-                                                int(lc.export_bucket_mb * (1 << 20)), lora_cfg, meta)
+        m = self.weight_sender.publish(transport, version, "lora" if kind == "lora" else "full", tensors,
+                                       int(lc.export_bucket_mb * (1 << 20)), lora_cfg, meta)
         m.meta["export_s"] = t_gather + m.meta["publish_s"]
         return m
+
+    def join_weight_group(self, store_host: str, store_port: int, world: int, loopback: bool, timeout_s: float) -> None:
+        """Rank 0 only: become rank 0 of the learner-to-rollout weight group (collective transport)."""
+        import ray
+
+        my_host = "127.0.0.1" if loopback else ray.util.get_node_ip_address()
+        self.weight_sender.join_group(store_host, store_port, world, my_host, timeout_s)
+
+    def leave_weight_group(self) -> None:
+        self.weight_sender.leave_group()
 
     def save_checkpoint(self, ckpt_dir: str, tag: str, client_state: dict, adapter_dir: str | None = None) -> str:
         from radrl_dist.learner.checkpoint import save_learner_state

@@ -5,11 +5,18 @@ output could not be parsed (a format failure; it scores 0 everywhere and is coun
 - sample IoU: optimal one-to-one matching (Hungarian, scipy) of predictions to references,
   matched IoU mass / max(#pred, #ref), so extra and missing boxes cost; equals plain IoU for one box
   against one. mean IoU and accuracy at IoU >= 0.3 / 0.5 are over samples.
-- RadVLM AP@0.5: predictions in output order (order stands in for confidence, since generated
-  boxes carry no score); each is a true positive if some still-free reference has IoU >= 0.5 (it
-  takes the best such one); AP is the area under the all-point interpolated precision/recall curve
-  with recall over the references. No prediction or no reference -> 0. mAP = mean over samples.
-- COCO-style mAP: the same per-sample AP averaged over IoU thresholds 0.50:0.05:0.95.
+- AP@0.5: predictions in output order (order stands in for confidence, since generated boxes
+  carry no score); AP is the area under the all-point interpolated precision/recall curve with
+  recall over the references. No prediction or no reference -> 0. mAP = mean over samples.
+  Two matchings, named:
+    "best" (`map_0.5`, the RadVLM authors' public evaluation, VOC-style): each prediction is
+        compared only with its best-IoU reference; a true positive if that IoU >= 0.5 and that
+        reference is not taken yet, else a false positive;
+    "free" (`map_0.5_free`, this project's earlier metric, COCO-style): a prediction takes the
+        best still-free reference with IoU >= 0.5.
+  They differ when a prediction's best reference is already taken: predictions [0,0,.4,.4],
+  [.04,.04,.44,.44] against references [0,0,.4,.4], [.1,.1,.5,.5] give 0.5 (best) vs 1.0 (free).
+- COCO-style mAP: the "free" per-sample AP averaged over IoU thresholds 0.50:0.05:0.95.
 """
 
 from __future__ import annotations
@@ -39,8 +46,13 @@ def sample_iou(pred: Boxes | None, ref: Boxes) -> float:
     return float(m[rows, cols].sum() / max(len(p), len(r)))
 
 
-def sample_ap(pred: Boxes | None, ref: Boxes, thr: float = 0.5) -> float:
-    """AP of one sample at an IoU threshold (RadVLM's protocol, see module doc)."""
+MATCHINGS = ("best", "free")
+
+
+def sample_ap(pred: Boxes | None, ref: Boxes, thr: float = 0.5, matching: str = "best") -> float:
+    """AP of one sample at an IoU threshold; `matching` "best" (RadVLM authors) or "free" (module doc)."""
+    if matching not in MATCHINGS:
+        raise ValueError(f"AP matching must be one of {MATCHINGS}, got {matching!r}")
     p, r = _arr(pred), _arr(ref)
     if len(p) == 0 or len(r) == 0:
         return 0.0
@@ -48,9 +60,9 @@ def sample_ap(pred: Boxes | None, ref: Boxes, thr: float = 0.5) -> float:
     free = np.ones(len(r), dtype=bool)
     tp = np.zeros(len(p))
     for i in range(len(p)):
-        cand = np.where(free & (m[i] >= thr), m[i], -1.0)
+        cand = m[i] if matching == "best" else np.where(free, m[i], -1.0)
         j = int(np.argmax(cand))
-        if cand[j] >= thr:
+        if cand[j] >= thr and free[j]:
             free[j] = False
             tp[i] = 1.0
     ctp = np.cumsum(tp)
@@ -65,19 +77,22 @@ def sample_ap(pred: Boxes | None, ref: Boxes, thr: float = 0.5) -> float:
 
 
 def grounding_metrics(preds: Sequence[Boxes | None], refs: Sequence[Boxes]) -> dict[str, float]:
-    """mean_iou, acc_iou_0.3, acc_iou_0.5, map_0.5 (RadVLM), map_coco (0.5:0.95), format_failure_rate."""
+    """mean_iou, acc_iou_0.3, acc_iou_0.5, map_0.5 (RadVLM authors' matching), map_0.5_free,
+    map_coco (0.5:0.95), format_failure_rate."""
     if len(preds) != len(refs):
         raise ValueError(f"{len(preds)} predictions but {len(refs)} references")
     if not preds:
         raise ValueError("grounding metrics need at least one sample")
     ious = np.array([sample_iou(p, r) for p, r in zip(preds, refs)])
-    ap50 = np.array([sample_ap(p, r, 0.5) for p, r in zip(preds, refs)])
-    coco = np.array([[sample_ap(p, r, t) for t in COCO_THRESHOLDS] for p, r in zip(preds, refs)])
+    ap50 = np.array([sample_ap(p, r, 0.5, "best") for p, r in zip(preds, refs)])
+    ap50_free = np.array([sample_ap(p, r, 0.5, "free") for p, r in zip(preds, refs)])
+    coco = np.array([[sample_ap(p, r, t, "free") for t in COCO_THRESHOLDS] for p, r in zip(preds, refs)])
     return {
         "mean_iou": float(ious.mean()),
         "acc_iou_0.3": float((ious >= 0.3).mean()),
         "acc_iou_0.5": float((ious >= 0.5).mean()),
         "map_0.5": float(ap50.mean()),
+        "map_0.5_free": float(ap50_free.mean()),
         "map_coco": float(coco.mean()),
         "format_failure_rate": float(np.mean([p is None for p in preds])),
     }

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from radrl_dist.data.images import ImageOpenError, load_rgb
 from radrl_dist.data.schema import Study
 
 INSTRUCTIONS: dict[str, dict[str, str]] = {
@@ -21,6 +22,9 @@ INSTRUCTIONS: dict[str, dict[str, str]] = {
         ),
     },
     "grounding": {
+        # BoxMed-RL phase I-a (medical concept learning) on phrase-grounding rows: finding -> category -> region
+        "concept_chain": ("Describe the abnormal findings in this chest X-ray, one per line, each as "
+                          "'Finding: ... -> Disease: ... -> Region: ...'."),
         "plain": "Locate {target} in this chest X-ray and answer with its bounding box.",
         "think_answer": (
             "Locate {target} in this chest X-ray. First reason inside <think></think>, then give the "
@@ -29,35 +33,56 @@ INSTRUCTIONS: dict[str, dict[str, str]] = {
     },
 }
 
+# What each box format's grounding answer looks like (DESIGN 2), appended to grounding instructions
+# so the model is told which coordinates to answer in; each example parses with its codec.
+BOX_FORMAT_HINTS: dict[str, str] = {
+    "qwen2_vl": ("Write each box as <|box_start|>(x1,y1),(x2,y2)<|box_end|> with integer coordinates on a 0..1000 grid "
+                 "of the image, e.g. <|box_start|>(120,340),(560,780)<|box_end|>."),
+    "qwen2_5_vl": ('Write the boxes as JSON, e.g. [{"bbox_2d": [84, 230, 392, 545], "label": "opacity"}], with x1, y1, '
+                   "x2, y2 in pixels of the resized input image as you see it."),
+    "qwen3_vl": ('Write the boxes as JSON, e.g. [{"bbox_2d": [120, 340, 560, 780], "label": "opacity"}], with x1, y1, '
+                 "x2, y2 as integers on a 0..1000 grid of the image."),
+    "radvlm": ("Write each box as [x1, y1, x2, y2] with coordinates normalised to 0..1 of the image width and height, "
+               "2 decimals, e.g. [0.12, 0.34, 0.56, 0.78]."),
+}
+
 
 class ImageLoadError(ValueError):
     """A study's image is missing or unreadable (reported by study id, never silently skipped)."""
 
 
 def load_image(path: str | Path) -> Image.Image:
-    """RGB PIL image (grayscale radiographs are replicated to 3 channels, as the processors expect)."""
+    """RGB PIL image (grayscale radiographs are replicated to 3 channels, as the processors expect).
+    Opened through `data.images`, so an oversized file (a decompression bomb) is a per-study error too."""
     try:
-        with Image.open(path) as im:
-            im.load()
-            return im.convert("RGB")
-    except (FileNotFoundError, UnidentifiedImageError, OSError) as exc:
-        raise ImageLoadError(f"cannot read image {path}: {exc}") from exc
+        return load_rgb(path)
+    except ImageOpenError as exc:
+        raise ImageLoadError(str(exc)) from exc
 
 
-def instruction_for(study: Study, fmt: str) -> str:
+def instruction_for(study: Study, fmt: str, box_format: str | None = None) -> str:
+    """The task's instruction; a grounding one names `box_format`'s coordinates (the run's
+    `cfg.box_format`) when given. A study's own `prompt_vars["instruction"]` is used as it is."""
     table = INSTRUCTIONS[study.task]
     if fmt not in table:
         raise ValueError(f"prompt format {fmt!r} is not defined for task {study.task!r}; choose from {sorted(table)}")
+    if box_format is not None and box_format not in BOX_FORMAT_HINTS:
+        raise ValueError(f"unknown box format {box_format!r}; known: {sorted(BOX_FORMAT_HINTS)}")
+    if study.prompt_vars.get("instruction"):
+        return study.prompt_vars["instruction"]
     target = study.prompt_vars.get("target") or (study.boxes[0].phrase if study.boxes and study.boxes[0].phrase else "the abnormality")
-    return study.prompt_vars.get("instruction") or table[fmt].format(target=target)
+    text = table[fmt].format(target=target)
+    if study.task == "grounding" and fmt != "concept_chain" and box_format is not None:  # answers are boxes
+        text += " " + BOX_FORMAT_HINTS[box_format]
+    return text
 
 
-def build_messages(study: Study, fmt: str) -> list[dict]:
+def build_messages(study: Study, fmt: str, box_format: str | None = None) -> list[dict]:
     """Chat messages with one image placeholder per image path, then the instruction."""
     content = [{"type": "image"} for _ in study.image_paths]
-    content.append({"type": "text", "text": instruction_for(study, fmt)})
+    content.append({"type": "text", "text": instruction_for(study, fmt, box_format)})
     return [{"role": "user", "content": content}]
 
 
-def prompt_text(processor, study: Study, fmt: str) -> str:
-    return processor.apply_chat_template(build_messages(study, fmt), add_generation_prompt=True, tokenize=False)
+def prompt_text(processor, study: Study, fmt: str, box_format: str | None = None) -> str:
+    return processor.apply_chat_template(build_messages(study, fmt, box_format), add_generation_prompt=True, tokenize=False)

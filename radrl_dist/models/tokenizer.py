@@ -29,6 +29,11 @@ SPECIAL_TOKENS: tuple[str, ...] = (
     "<|image_pad|>",
     "<|video_pad|>",
 )
+# Real Qwen tokenizers list every one of these but the pad token as an additional special token.
+_EXTRA_SPECIAL: tuple[str, ...] = tuple(t for t in SPECIAL_TOKENS if t != "<|endoftext|>")
+# Qwen2-VL's grounding markers: special tokens that a box codec reads, so a completion's text keeps
+# them (a plain `skip_special_tokens=True` decode deletes them and every Qwen2-VL box parses to none).
+GROUNDING_TOKENS: tuple[str, ...] = ("<|object_ref_start|>", "<|object_ref_end|>", "<|box_start|>", "<|box_end|>")
 # Tags of the structured output formats: added as whole tokens (not special, so decode keeps them).
 FORMAT_TOKENS: tuple[str, ...] = ("<think>", "</think>", "<report>", "</report>", "<answer>", "</answer>")
 # Tokens a policy must never sample: a sampled image pad breaks the scoring forward pass.
@@ -77,6 +82,7 @@ def train_tiny_tokenizer(vocab_size: int = 1024, extra_text: Iterable[str] = ())
         model_max_length=32768,
         padding_side="left",
     )
+    fast.add_special_tokens({"additional_special_tokens": list(_EXTRA_SPECIAL)})
     fast.add_tokens(list(FORMAT_TOKENS))
     fast.chat_template = QWEN_CHAT_TEMPLATE
     return fast
@@ -97,3 +103,18 @@ def vision_token_ids(tokenizer) -> list[int]:
         if isinstance(i, int) and i >= 0 and i != tokenizer.unk_token_id:
             ids.append(i)
     return ids
+
+
+def completion_strip_ids(tokenizer) -> frozenset[int]:
+    """Ids a completion's text never shows: every special token (end of turn, padding, vision pads,
+    FIM and the like in real tokenizers) except the grounding markers the box codecs parse."""
+    special = set(tokenizer.all_special_ids)
+    special |= {i for i, tok in tokenizer.added_tokens_decoder.items() if tok.special}
+    keep = {tokenizer.convert_tokens_to_ids(t) for t in GROUNDING_TOKENS}
+    return frozenset(special - keep)
+
+
+def decode_completion(tokenizer, token_ids, strip_ids: frozenset[int]) -> str:
+    """The text of sampled `token_ids` that rewards and evaluation parse: the one decode every engine
+    uses, so the same ids give the same text whichever engine sampled them."""
+    return tokenizer.decode([i for i in token_ids if i not in strip_ids], skip_special_tokens=False)

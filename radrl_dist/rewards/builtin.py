@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from radrl_dist.rewards.format import format_reward
-from radrl_dist.rewards.grounding import iou_reward
+from radrl_dist.rewards.grounding import PRECISION_BOXES, PRECISION_MASS, iou_reward
 from radrl_dist.rewards.mccs import ccs, ce_f1, mccs
 from radrl_dist.rewards.registry import register_reward
 
@@ -41,7 +41,25 @@ def format_answer_component(view, partial_credit: bool = True) -> np.ndarray:
     return format_reward(view.texts, "answer", partial_credit)
 
 
+@register_reward("format_report_binary")
+def format_report_binary_component(view) -> np.ndarray:
+    """BoxMed-RL eq. 8 for the report format: 1 when fully well formed, else 0."""
+    return format_reward(view.texts, "report", partial_credit=False)
+
+
+@register_reward("format_answer_binary")
+def format_answer_binary_component(view) -> np.ndarray:
+    """BoxMed-RL eq. 8: 1 when <think>..</think><answer>..</answer> is fully well formed, else 0."""
+    return format_reward(view.texts, "answer", partial_credit=False)
+
+
 @register_reward("iou")
 def iou_component(view, match_labels: bool = False, both_empty: float = 1.0) -> np.ndarray:
-    """Multi-box soft-F1 of the boxes parsed from the answer against the reference boxes."""
-    return iou_reward(view.parsed_boxes, view.boxes, view.image_sizes, match_labels, both_empty)
+    """Multi-box soft-F1 as the RadVLM-GRPO paper shows it (= plain IoU for one box against one)."""
+    return iou_reward(view.parsed_boxes, view.boxes, view.image_sizes, match_labels, both_empty, PRECISION_BOXES)
+
+
+@register_reward("iou_radvlm_code")
+def iou_radvlm_code_component(view, match_labels: bool = False, both_empty: float = 1.0) -> np.ndarray:
+    """soft-F1 with the RadVLM authors' public-code precision (2u/(1+u) for one box of IoU u)."""
+    return iou_reward(view.parsed_boxes, view.boxes, view.image_sizes, match_labels, both_empty, PRECISION_MASS)

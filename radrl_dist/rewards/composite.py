@@ -29,7 +29,7 @@ from radrl_dist.constants import TASKS
 from radrl_dist.data.schema import Box
 from radrl_dist.labelers.base import Labeler, as_text
 from radrl_dist.rewards.format import MISSING_MODES, extract_answer
-from radrl_dist.rewards.registry import get_reward
+from radrl_dist.rewards.registry import check_params, get_reward
 
 DEFAULT_TAGS = {"report": "report", "grounding": "answer"}
 
@@ -52,8 +52,8 @@ class CompositeSpec:
                 get_reward(name)  # unknown names fail here, listing the known ones
                 if not isinstance(w, (int, float)) or isinstance(w, bool) or not math.isfinite(w):
                     raise ValueError(f"reward spec: weight of {task}/{name} must be a finite number, got {w!r}")
-        for name in self.params:
-            get_reward(name)
+        for name, given in self.params.items():
+            check_params(name, given)  # unknown component or parameter: error names reward.params.<c>.<p>
         if self.on_missing not in MISSING_MODES:
             raise ValueError(f"reward spec: on_missing must be one of {MISSING_MODES}, got {self.on_missing!r}")
         BoxCodec(self.codec)

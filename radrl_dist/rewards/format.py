@@ -10,11 +10,14 @@ else 0; it does not say which, so this is ours):
   0.25  answer block well formed; no think tag at all
   0.00  answer block missing, empty, repeated, unbalanced or closed before opened
 `partial_credit=False` gives BoxMed-RL's binary reward (eq. 8): 1.0 only for the first row.
+
+Every parser here is linear in the length of the output (str.count / str.find, one pass each): they
+run on untrusted model output inside the reward router, where a regex that rescans the rest of the
+text for every unclosed tag made one 175 KB output hold all scoring for half a minute.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -85,7 +88,7 @@ def extract_answer(text: str, tag: str = "report", on_missing: str = "raw", thin
     if on_missing == "zero":
         return "", False
     top, tcl = _tags(think_tag)
-    raw = re.sub(re.escape(top) + r".*?" + re.escape(tcl), " ", text, flags=re.S)
+    raw = _drop_closed_blocks(text, top, tcl)
     if op in raw:
         raw = raw[raw.rindex(op) + len(op) :]
     if top in raw:  # unclosed reasoning: keep only what precedes it
@@ -93,3 +96,23 @@ def extract_answer(text: str, tag: str = "report", on_missing: str = "raw", thin
     for t in (op, cl, top, tcl):
         raw = raw.replace(t, " ")
     return " ".join(raw.split()), False
+
+
+def _drop_closed_blocks(text: str, op: str, cl: str) -> str:
+    """`text` with every complete `op ... cl` block (shortest, left to right) replaced by one space:
+    what re.sub(op + ".*?" + cl, " ", text, flags=re.S) returns, in one pass. Once an open tag has
+    no close tag after it, no later one has either, so the scan stops there."""
+    parts, pos = [], 0
+    while True:
+        s = text.find(op, pos)
+        if s < 0:
+            break
+        e = text.find(cl, s + len(op))
+        if e < 0:
+            break
+        parts += [text[pos:s], " "]
+        pos = e + len(cl)
+    if not parts:
+        return text
+    parts.append(text[pos:])
+    return "".join(parts)

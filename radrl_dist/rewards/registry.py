@@ -7,7 +7,12 @@ samples of one task and lazily computed features: `view.texts` (raw outputs), `v
 Text-pair rewards `f(candidates, references) -> float[N]` (the NLG ones) register with
 `register_text_reward`: they get the extracted answers and the reference reports.
 
-Built in: mccs, ccs, ce_f1, format_report, format_answer, iou. The NLG rewards (bleu4, rouge_l,
+Parameters come from config (`reward.params: {component: {param: value}}`); `check_params` holds them
+against the keyword parameters the component's function declares, so a misspelt one fails up front.
+
+Built in: mccs, ccs, ce_f1, format_report, format_answer (partial credit), format_report_binary,
+format_answer_binary (BoxMed-RL eq. 8), iou (soft-F1, RadVLM paper), iou_radvlm_code (the RadVLM
+authors' public-code soft-F1). The NLG rewards (bleu4, rouge_l,
 cider_d, gleu) come from `radrl_dist.rewards.nlg`, imported only when one is asked for; that module
 may call `register_reward`/`register_text_reward` or just expose `NLG_REWARDS = {name: fn}`.
 The model-based ones (bertscore, chexbert_cosine, radgraph_f1, neg_radcliq) register themselves
@@ -17,7 +22,8 @@ from `radrl_dist.rewards.model_based.components`, also only when asked for.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -44,7 +50,37 @@ def register_text_reward(name: str, fn: Callable[[list[str], list[str]], Any]) -
         return np.asarray(fn(list(view.answers), list(view.reference_reports), **params), dtype=np.float64)
 
     component.__doc__ = fn.__doc__
+    component.accepted_params = _keyword_params(fn, skip=2)  # type: ignore[attr-defined]
     _REGISTRY[name] = component
+
+
+def _keyword_params(fn: Callable, skip: int) -> frozenset[str] | None:
+    """Names `fn` takes after its first `skip` positional inputs; None when it takes **kwargs."""
+    try:
+        sig = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # a callable without a signature: nothing to check against
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in sig):
+        return None
+    return frozenset(p.name for p in list(sig)[skip:] if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+
+
+def accepted_params(name: str) -> frozenset[str] | None:
+    """Keyword parameters component `name` accepts (None: any, it forwards **params)."""
+    fn = get_reward(name)
+    declared = getattr(fn, "accepted_params", ...)
+    return _keyword_params(fn, skip=1) if declared is ... else declared
+
+
+def check_params(name: str, params: Mapping[str, object], where: str = "reward.params") -> None:
+    """ValueError naming `where.name.param` for a parameter component `name` does not take."""
+    ok = accepted_params(name)
+    if ok is None:
+        return
+    for key in params:
+        if key not in ok:
+            raise ValueError(f"{where}.{name}.{key}: reward component {name!r} has no parameter {key!r}; "
+                             f"it takes {sorted(ok) or 'none'}")
 
 
 def _load_lazy(name: str) -> list[str]:

@@ -17,7 +17,14 @@ import ray
 from radrl_dist.config.schema import ModelConfig, RolloutConfig
 from radrl_dist.rollout.engine import make_engine
 from radrl_dist.rollout.types import RolloutRequest, StaleVersionError, StudyRollout
+from radrl_dist.weight_sync.endpoints import WeightReceiver
 from radrl_dist.weight_sync.manifest import WeightManifest
+
+
+def slow_factor(rollout: RolloutConfig, index: int) -> float:
+    """BENCH ONLY (`rollout.debug_slow_actor`): how many times slower replica `index` should run."""
+    slow = rollout.debug_slow_actor
+    return slow.factor if slow is not None and slow.index == index else 1.0
 
 
 class RolloutWorker:
@@ -26,10 +33,18 @@ class RolloutWorker:
     def __init__(self, rollout: RolloutConfig, model: ModelConfig, max_prompt_length: int, index: int = 0):
         self.index = index
         self.engine = make_engine(rollout, model, max_prompt_length, f"{rollout.engine}-{index}-pid{os.getpid()}")
+        self.receiver = WeightReceiver("cuda" if rollout.gpus_per_actor else "cpu")
+        self.slow_factor = slow_factor(rollout, index)
 
     def info(self) -> dict[str, Any]:
         e = self.engine
         return {"engine_id": e.engine_id, "kind": e.kind, "version": e.version, "index": self.index, "pid": os.getpid()}
+
+    def set_slow_factor(self, factor: float) -> None:
+        """BENCH/TEST ONLY: throttle this replica at run time (as `rollout.debug_slow_actor` does at start)."""
+        if factor < 1.0:
+            raise ValueError(f"slow factor must be >= 1, got {factor}")
+        self.slow_factor = factor
 
     def version(self) -> int:
         return self.engine.version
@@ -39,6 +54,27 @@ class RolloutWorker:
         v = self.engine.load_weights(manifest)
         return {"version": v, "seconds": time.perf_counter() - t0, "bytes": manifest.total_bytes, "engine_id": self.engine.engine_id}
 
+    # ---- collective weight group (radrl_dist.weight_sync.collective) ----
+    def join_weight_group(self, store_host: str, store_port: int, world: int, rank: int, loopback: bool,
+                          timeout_s: float) -> int:
+        my_host = "127.0.0.1" if loopback else ray.util.get_node_ip_address()
+        self.receiver.join_group(store_host, store_port, world, rank, my_host, timeout_s)
+        return os.getpid()
+
+    def in_weight_group(self) -> bool:
+        return self.receiver.in_group
+
+    def leave_weight_group(self) -> None:
+        self.receiver.leave_group()
+
+    def receive_weights(self) -> dict[str, Any]:
+        """Take the version the group is broadcasting, then load it (only once every bucket arrived)."""
+        t0 = time.perf_counter()
+        manifest = self.receiver.receive()
+        out = self.load_weights(manifest)
+        out.update(seconds=time.perf_counter() - t0, receive_s=manifest.meta.get("receive_s", 0.0))
+        return out
+
     def generate(
         self, requests: list[RolloutRequest], version: int, n: int | None = None, greedy: bool = False
     ) -> tuple[dict[str, Any], list[StudyRollout]]:
@@ -47,6 +83,8 @@ class RolloutWorker:
             raise StaleVersionError(e.version, version, e.engine_id)
         t0 = time.perf_counter()
         results = e.generate(requests, n=n, greedy=greedy)
+        if self.slow_factor > 1.0:  # BENCH ONLY: sleep, so the throttled replica frees its CPU for the others
+            time.sleep((self.slow_factor - 1.0) * (time.perf_counter() - t0))
         summary = {
             "engine_id": e.engine_id,
             "version": e.version,
@@ -55,6 +93,7 @@ class RolloutWorker:
             "num_candidates": sum(len(r.candidates) for r in results),
             "num_tokens": sum(c.num_tokens for r in results for c in r.candidates),
             "seconds": time.perf_counter() - t0,
+            "index": self.index,
         }
         return summary, results
 

@@ -16,6 +16,9 @@ from radrl_dist.rollout.types import RolloutRequest, StudyRollout
 from radrl_dist.weight_sync.manifest import WeightManifest
 
 
+LOADING = -1  # the version an engine reports while (or after failing) loading: it matches no step
+
+
 @dataclass(frozen=True)
 class SamplingSpec:
     """What one generate call samples: n per study, temperature (0 = greedy), top_p, length."""
@@ -94,6 +97,9 @@ class RolloutEngine(abc.ABC):
             raise ValueError(f"unknown manifest kind {manifest.kind!r}")
         if manifest.kind == "lora" and not manifest.lora_config:
             raise ValueError("LoRA manifest without lora_config (r, lora_alpha)")
+        self.version = LOADING  # a load that fails half-way leaves mixed weights: serve nothing until reloaded
+        if manifest.kind == "full":
+            self.loaded_kind = "full"  # even half-loaded full weights are no longer the checkpoint's base
         self._load(manifest)
         self.version, self.loaded_kind = manifest.version, manifest.kind
         return self.version

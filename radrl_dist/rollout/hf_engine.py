@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from radrl_dist.models.loading import load_policy, load_processor, resolve_model_path
-from radrl_dist.models.tokenizer import vision_token_ids
+from radrl_dist.models.tokenizer import completion_strip_ids, decode_completion, vision_token_ids
 from radrl_dist.rollout.engine import RolloutEngine, SamplingSpec
 from radrl_dist.rollout.lora_merge import lora_deltas, merge_into
 from radrl_dist.rollout.prepare import PreparedPrompt
@@ -30,7 +30,12 @@ class HFEngine(RolloutEngine):
         if torch.cuda.is_available() and rollout.gpus_per_actor > 0:
             self.model.to("cuda")
         self.suppress_ids = vision_token_ids(self.processor.tokenizer)
+        self.strip_ids = completion_strip_ids(self.processor.tokenizer)
         self._base: dict[str, torch.Tensor] = {}  # W0 of LoRA-targeted weights
+
+    def completion_text(self, token_ids) -> str:
+        """What rewards parse: grounding markers kept, end-of-turn and padding dropped."""
+        return decode_completion(self.processor.tokenizer, token_ids, self.strip_ids)
 
     @property
     def device(self) -> torch.device:
@@ -74,7 +79,7 @@ class HFEngine(RolloutEngine):
                 finish = "stop"
             out.setdefault(p.study_id, []).append(Candidate(
                 study_id=p.study_id, task=task_of[p.study_id], sample_index=row % spec.n,
-                text=tok.decode(ids, skip_special_tokens=True), token_ids=ids, logprobs=lps[row, : len(ids)].tolist(),
+                text=self.completion_text(ids), token_ids=ids, logprobs=lps[row, : len(ids)].tolist(),
                 prompt_token_ids=p.prompt_ids, finish_reason=finish, weight_version=self.version,
                 engine_id=self.engine_id, gen_seconds=0.0,
             ))

@@ -1,16 +1,18 @@
 """RolloutPool: N RolloutActors in one placement group; spreads studies, never mixes versions.
 
-Each generate call is one step at one weight version. Studies go out in chunks, one chunk in flight
-per actor; a chunk whose actor died is re-queued on another actor (at most `max_retries` times, then
-RolloutError naming the studies). Every study comes back exactly once: the pool checks the study ids
-of each chunk's summary against what it sent. Candidates stay in Ray's object store as refs.
+Each generate call is one step at one weight version. Studies go out through a work queue of small
+chunks (`rollout.chunk_size` studies): each live actor holds up to `rollout.chunks_in_flight` chunks
+and the next chunk goes to the free actor that is expected to finish it first
+(radrl_dist.rollout.dispatch), so a slow replica serves fewer chunks instead of holding the step. A chunk whose actor died is re-queued on another actor (at most
+`max_retries` times, then RolloutError naming the studies). Every study comes back exactly once: the
+pool checks the study ids of each chunk's summary against what it sent. Candidates stay in Ray's object store as refs.
 """
 
 from __future__ import annotations
 
-import math
 import time
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +23,7 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from radrl_dist.config.schema import ModelConfig, RolloutConfig
 from radrl_dist.rollout.actor import RolloutActor
+from radrl_dist.rollout.dispatch import pick_replica, update_rate
 from radrl_dist.rollout.types import RolloutError, RolloutRequest, StaleVersionError, StudyRollout
 from radrl_dist.weight_sync.manifest import WeightManifest
 
@@ -76,21 +79,52 @@ class RolloutPool:
         self.infos = ray.get([a.info.remote() for a in self.actors])
         self.alive = [True] * len(self.actors)
         self.version = 0
-        self._manifest_ref = None
-        self._busy: set[int] = set()
+        self._catch_up: Callable[[int], None] | None = None  # loads the current version into actor i
+        self._busy: Counter[int] = Counter()  # chunks in flight per actor index
+        self._sec_per_study: dict[int, float] = {}  # measured per actor, kept across steps (dispatch)
 
     # ---- weights -------------------------------------------------------------------------
     def load(self, manifest: WeightManifest | Any) -> dict[str, Any]:
         """Load a published manifest (or a ref to one) into every live actor; returns sync stats."""
         ref = manifest if isinstance(manifest, ray.ObjectRef) else ray.put(manifest)
         t0 = time.perf_counter()
-        live = [i for i, ok in enumerate(self.alive) if ok]
-        outs = ray.get([self.actors[i].load_weights.remote(ref) for i in live])
+        calls = {i: self.actors[i].load_weights.remote(ref) for i, ok in enumerate(self.alive) if ok}
+        version = manifest.version if isinstance(manifest, WeightManifest) else None
+        return self.settle(version, calls, lambda i: self._load_ref(i, ref), t0)
+
+    def settle(self, version: int | None, calls: dict[int, Any], catch_up: Callable[[int], None],
+               t0: float | None = None, behind_ok: bool = False) -> dict[str, Any]:
+        """Wait for one version's per-actor load calls and make it the pool's version.
+
+        An actor that died during its load is marked down (it serves nothing: `_revive` restores it
+        and `catch_up(i)` loads this version into it before it gets work), so no actor serves a mix of
+        versions. With `behind_ok` (a broken group broadcast) a load that raised leaves its actor up but
+        behind: the version gate refuses its work until `catch_up` (listed in "behind"). Any other load
+        error is raised. `catch_up` is kept for restarts until the next version.
+        """
+        t0 = time.perf_counter() if t0 is None else t0
+        outs, dead, behind = [], [], []
+        for i, call in calls.items():
+            try:
+                outs.append(ray.get(call))
+            except (RayActorError, ActorUnavailableError):
+                self.alive[i] = False
+                dead.append(i)
+            except RayTaskError:
+                if not behind_ok:
+                    raise
+                behind.append(i)
         versions = {o["version"] for o in outs}
-        if len(versions) != 1:
-            raise RolloutError(f"actors loaded different versions {sorted(versions)}")
-        self.version, self._manifest_ref = versions.pop(), ref
-        return {"version": self.version, "seconds": time.perf_counter() - t0, "bytes": outs[0]["bytes"] if outs else 0}
+        if len(versions) > 1 or (version is not None and versions and versions != {version}):
+            raise RolloutError(f"actors loaded different versions {sorted(versions)} (expected v{version})")
+        if not outs and not behind:
+            raise RolloutError(f"no rollout actor loaded weight version {version} (down: {dead})")
+        self.version, self._catch_up = (versions.pop() if versions else version), catch_up
+        return {"version": self.version, "seconds": time.perf_counter() - t0,
+                "bytes": outs[0]["bytes"] if outs else 0, "actors_down": dead, "behind": behind}
+
+    def _load_ref(self, i: int, ref: Any) -> None:
+        ray.get(self.actors[i].load_weights.remote(ref), timeout=self.revive_timeout_s)
 
     def versions(self) -> list[int | None]:
         """The version each actor serves (None when it does not answer)."""
@@ -112,9 +146,9 @@ class RolloutPool:
             try:
                 v = ray.get(self.actors[i].version.remote(), timeout=max(1.0, deadline - time.monotonic()))
                 if v != self.version:
-                    if self._manifest_ref is None:
+                    if self._catch_up is None:
                         raise RolloutError(f"actor {i} serves v{v} but the pool has no manifest for v{self.version}")
-                    ray.get(self.actors[i].load_weights.remote(self._manifest_ref), timeout=timeout)
+                    self._catch_up(i)
                 self.alive[i] = True
                 return True
             except ActorUnavailableError:
@@ -134,7 +168,22 @@ class RolloutPool:
     # ---- generation ----------------------------------------------------------------------
     def in_flight(self) -> list[int]:
         """Indices of actors with a chunk in flight (for monitoring and tests)."""
-        return sorted(self._busy)
+        return sorted(i for i, k in self._busy.items() if k > 0)
+
+    def _free_slots(self) -> list[int]:
+        """Live actors that may take one more chunk, least loaded first (spreads the first chunks)."""
+        free = [i for i, ok in enumerate(self.alive) if ok and self._busy[i] < self.cfg.chunks_in_flight]
+        return sorted(free, key=lambda i: self._busy[i])
+
+    def _finish_at(self, inflight: dict[Any, tuple]) -> dict[int, float]:
+        """When each live actor is expected to be done with the chunks it holds (now, if idle)."""
+        now = time.perf_counter()
+        cursor: dict[int, float] = {}
+        for i, ch, _, started in sorted(inflight.values(), key=lambda v: v[3]):
+            est = self._sec_per_study.get(i)
+            if est is not None:
+                cursor[i] = max(cursor.get(i, started), started) + est * len(ch.requests)
+        return {i: max(now, cursor.get(i, now)) for i, ok in enumerate(self.alive) if ok}
 
     def generate(
         self, requests: list[RolloutRequest], n: int | None = None, greedy: bool = False, chunk_size: int | None = None
@@ -146,26 +195,28 @@ class RolloutPool:
             return RolloutBatch(self.version, [], [], {})
         self._revive()
         t0 = time.perf_counter()
-        size = chunk_size or math.ceil(len(requests) / max(1, sum(self.alive)))
+        size = chunk_size or self.cfg.chunk_size
         pending = deque(_Chunk(requests[s : s + size]) for s in range(0, len(requests), size))
-        inflight: dict[Any, tuple[int, _Chunk, Any]] = {}
+        inflight: dict[Any, tuple[int, _Chunk, Any, float]] = {}
         refs, chunk_ids, failed, tokens, cands, engines = [], [], {}, 0, 0, set()
+        served_by: Counter[int] = Counter()
         while pending or inflight:
-            for i in [i for i, ok in enumerate(self.alive) if ok and i not in self._busy]:
-                if not pending:
+            while pending:
+                i = pick_replica(self._free_slots(), self._finish_at(inflight), self._sec_per_study, len(pending), size)
+                if i is None:  # the remaining chunks are better left to busy, faster actors
                     break
                 ch = pending.popleft()
                 s_ref, p_ref = self.actors[i].generate.options(num_returns=2).remote(ch.requests, self.version, n, greedy)
-                inflight[s_ref] = (i, ch, p_ref)
-                self._busy.add(i)
+                inflight[s_ref] = (i, ch, p_ref, time.perf_counter())
+                self._busy[i] += 1
             if not inflight:
                 self._revive()
                 if not any(self.alive):
                     raise RolloutError(f"no live rollout actor; {sum(len(c.requests) for c in pending)} studies unserved")
                 continue
             done, _ = ray.wait(list(inflight), num_returns=1)
-            i, ch, p_ref = inflight.pop(done[0])
-            self._busy.discard(i)
+            i, ch, p_ref, _ = inflight.pop(done[0])
+            self._busy[i] -= 1
             try:
                 summary = ray.get(done[0])
             except RayActorError as exc:  # actor died mid-chunk: requeue on another actor
@@ -189,12 +240,15 @@ class RolloutPool:
             tokens += summary["num_tokens"]
             cands += summary["num_candidates"]
             engines.add(summary["engine_id"])
+            served_by[i] += 1
+            update_rate(self._sec_per_study, i, summary["seconds"], len(sent))
         served = [s for c in chunk_ids for s in c]
         if sorted(served) != sorted(ids):
             raise RolloutError(f"lost or duplicated studies: sent {len(ids)}, got {len(served)}")
         dt = time.perf_counter() - t0
         stats = {"seconds": dt, "tokens": tokens, "candidates": cands, "tokens_per_s": tokens / dt if dt else 0.0,
-                 "engines": sorted(engines), "failed": len(failed)}
+                 "engines": sorted(engines), "failed": len(failed), "chunk_size": size,
+                 "chunks_by_actor": [served_by[i] for i in range(len(self.actors))]}
         return RolloutBatch(self.version, refs, chunk_ids, failed, stats)
 
     def _requeue(self, pending: deque, ch: _Chunk, why: str) -> None:

@@ -6,11 +6,13 @@ and token ids; the length check lives here so no engine ever truncates a prompt 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image
 
+from radrl_dist.data.schema import Study
 from radrl_dist.models.prompts import load_image, prompt_text
 from radrl_dist.rollout.types import RolloutRequest
 
@@ -37,13 +39,19 @@ def encode_prompt(processor, text: str, images: list[Image.Image]) -> dict[str, 
     return dict(enc)
 
 
+def request_for(study: Study, prompt_format: Mapping[str, str], box_format: str | None) -> RolloutRequest:
+    """The one way a run turns a study into a request (training, held-out, SFT and evaluation alike,
+    so all of them see the same prompt): its task's prompt format and the run's box format."""
+    return RolloutRequest(study, prompt_format[study.task], box_format=box_format)
+
+
 def prepare_request(processor, req: RolloutRequest, max_prompt_length: int) -> PreparedPrompt:
     """Load images, render the chat prompt and encode it; raise a per-study error when too long."""
     study = req.study
     if not study.image_paths:
         raise ValueError(f"study {study.study_id}: no image_paths")
     images = [load_image(p) for p in study.image_paths]
-    text = prompt_text(processor, study, req.fmt)
+    text = prompt_text(processor, study, req.fmt, req.box_format)
     inputs = encode_prompt(processor, text, images)
     n = int(inputs["input_ids"].shape[1])
     if n > max_prompt_length:

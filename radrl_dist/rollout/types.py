@@ -12,11 +12,13 @@ from radrl_dist.data.schema import Study
 
 @dataclass(frozen=True)
 class RolloutRequest:
-    """One study to sample for, with the prompt format of its task and an optional sampling seed."""
+    """One study to sample for, with the prompt format of its task, an optional sampling seed and the
+    run's box format (a grounding prompt names its coordinates; None: no coordinate hint)."""
 
     study: Study
     fmt: str = "plain"
     seed: int | None = None
+    box_format: str | None = None
 
     @property
     def study_id(self) -> str:

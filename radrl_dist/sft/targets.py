@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 
 from radrl_dist.boxes.codecs import get_codec
-from radrl_dist.constants import CHEXPERT_OBSERVATIONS, NEGATIVE, NO_FINDING_INDEX, POSITIVE, UNCERTAIN
+from radrl_dist.constants import CHEXPERT_OBSERVATIONS, NEGATIVE, NO_FINDING_INDEX, OBSERVATION_INDEX, POSITIVE, UNCERTAIN
 from radrl_dist.data.schema import Study
 
 # BoxMed-RL's 12 anatomical regions, with the words that place a sentence in each (first match wins;
@@ -69,19 +69,27 @@ def think_report_target(study: Study) -> str:
 
 
 def structured_chain_target(study: Study, labeler) -> str:
-    """BoxMed-RL MCL chain: 'Finding: ... -> Disease: ... -> Region: ...' per findings sentence.
+    """BoxMed-RL MCL chain: 'Finding: ... -> Disease: ... -> Region: ...' per finding.
 
-    `labeler` labels each sentence alone (batched), so the category is what that sentence asserts.
+    A report row gives one line per findings sentence; a phrase-grounding row (MS-CXR, LATTE-CXR, the
+    paper's phase I-a data) one line per boxed phrase, its category the box's CheXpert label when it
+    has one. `labeler` labels each finding alone (batched), so the category is what it asserts.
     """
-    sentences = split_sentences(study.reference_report)
-    if not sentences:
+    if study.task == "grounding":
+        findings = [b.phrase or b.label or "" for b in study.boxes]
+        given = [b.label if b.label in OBSERVATION_INDEX else None for b in study.boxes]
+    else:
+        findings = split_sentences(study.reference_report)
+        given = [None] * len(findings)
+    findings = [f.strip() for f in findings]
+    if not any(findings):
         return ""
-    labels = labeler.label(sentences)
     lines = []
-    for sent, row in zip(sentences, labels):
-        found = [CHEXPERT_OBSERVATIONS[i] for i, v in enumerate(row) if i != NO_FINDING_INDEX and int(v) in (POSITIVE, UNCERTAIN)]
+    for text, label, row in zip(findings, given, labeler.label(findings)):
+        found = [label] if label else [CHEXPERT_OBSERVATIONS[i] for i, v in enumerate(row)
+                                       if i != NO_FINDING_INDEX and int(v) in (POSITIVE, UNCERTAIN)]
         disease = ", ".join(found) if found else "No Finding"
-        lines.append(f"Finding: {sent} -> Disease: {disease} -> Region: {region_of(sent)}")
+        lines.append(f"Finding: {text} -> Disease: {disease} -> Region: {region_of(text)}")
     return "\n".join(lines)
 
 

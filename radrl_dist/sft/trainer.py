@@ -10,6 +10,7 @@ the adapter in PEFT format.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -21,9 +22,9 @@ import torch
 from radrl_dist.config.schema import RadRLConfig
 from radrl_dist.data.schema import Study
 from radrl_dist.learner.batch import Candidate, PromptInputs
-from radrl_dist.rollout.prepare import prepare_request
-from radrl_dist.rollout.types import RolloutRequest
+from radrl_dist.rollout.prepare import prepare_request, request_for
 from radrl_dist.sft.targets import build_target
+from radrl_dist.train.run_dir import resolve_output_dir
 
 
 @dataclass
@@ -47,8 +48,8 @@ class SFTExamples:
     def prompt(self, study: Study) -> PromptInputs:
         key = f"{study.study_id}/{study.task}"
         if key not in self._prompt_cache:
-            fmt = self.cfg.data.prompt_format[study.task]
-            prep = prepare_request(self.processor, RolloutRequest(study, fmt), self.cfg.data.max_prompt_length)
+            req = request_for(study, self.cfg.data.prompt_format, self.cfg.box_format)
+            prep = prepare_request(self.processor, req, self.cfg.data.max_prompt_length)
             self._prompt_cache[key] = PromptInputs.from_processor(prep.inputs)
         return self._prompt_cache[key]
 
@@ -102,6 +103,17 @@ def export_hf_checkpoint(learner, cfg: RadRLConfig, base_path: Path, processor, 
     return out_dir
 
 
+def _absolute_output_dirs(cfg: RadRLConfig) -> RadRLConfig:
+    """sft.output_dir and logging.output_dir resolved like a GRPO run's (radrl_dist.train.run_dir)."""
+
+    def absolute(d: str) -> str:
+        return str(resolve_output_dir(d, cfg.logging.run_root, os.environ, Path.cwd()))
+
+    return cfg.model_copy(update={
+        "sft": cfg.sft.model_copy(update={"output_dir": absolute(cfg.sft.output_dir)}),
+        "logging": cfg.logging.model_copy(update={"output_dir": absolute(cfg.logging.output_dir)})})
+
+
 def run_sft(cfg: RadRLConfig, log=print) -> SFTResult:
     """Train `cfg.sft.steps` steps; evaluate held-out NLL at start, every `eval_every`, and at the end."""
     import ray
@@ -110,12 +122,15 @@ def run_sft(cfg: RadRLConfig, log=print) -> SFTResult:
     from radrl_dist.data.reader import read_studies
     from radrl_dist.learner.group import LearnerGroup
     from radrl_dist.models.loading import load_processor, resolve_model_path
+    from radrl_dist.train.data_check import check_run_data
     from radrl_dist.train.data_setup import resolve_data
     from radrl_dist.train.metrics_log import MetricsLogger
     from radrl_dist.train.ray_setup import init_ray
     from radrl_dist.train.sampler import TaskMixSampler
 
     cfg = cfg.model_copy(update={"learner": cfg.sft.learner_for_stage(cfg.learner), "grpo": cfg.grpo.model_copy(update={"beta": 0.0})})
+    cfg = _absolute_output_dirs(cfg)  # under `ray job submit`, never inside Ray's package folder
+    cfg = check_run_data(cfg)  # every bad row named before the model loads or any actor starts
     base = resolve_model_path(cfg.model)
     processor = load_processor(base, cfg.model.min_pixels, cfg.model.max_pixels)
     labeler = None

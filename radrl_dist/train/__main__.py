@@ -10,13 +10,18 @@ import argparse
 import sys
 
 from radrl_dist.config.cli import add_config_arguments, config_from_args, print_config_if_asked
+from radrl_dist.data.validate import DataValidationError
+from radrl_dist.models.loading import ModelDirError
+from radrl_dist.train.checkpoint_manifest import CheckpointInvalid
+from radrl_dist.train.driver import RunStoppedError
+from radrl_dist.train.run_dir import OutputDirError
 
 EPILOG = """examples:
   python -m radrl_dist.train                                  # CPU demo, embedded config
   python -m radrl_dist.train --config configs/mrg_r1_iu_xray.yaml --set train.steps=100
   python -m radrl_dist.train --config X.yaml --print-config   # validated, defaults filled in
-  python -m radrl_dist.train --config X.yaml --plan --cluster cluster/layouts/2x8xH100.yaml
-  ray job submit --working-dir . -- python -m radrl_dist.train --config X.yaml
+  python -m radrl_dist.train --config X.yaml --plan --cluster cluster/descriptions/h100_8x8.yaml
+  cluster/submit.sh --run-root /shared/runs -- --config X.yaml   # ray job submit; outputs under the run root
 
 Overrides use dotted paths into the YAML tree and YAML values: --set rollout.group_size=8
 --set data.task_mix='{report: 1, grounding: 0.5}'. Unknown keys fail before any actor starts.
@@ -44,16 +49,25 @@ def main(argv: list[str] | None = None) -> int:
     if print_config_if_asked(args, cfg):
         return 0
     if args.plan:
-        from radrl_dist.cluster.render import print_plan
+        from radrl_dist.cluster.render import plan_command
 
-        print(print_plan(cfg, args.cluster))
-        return 0
+        return plan_command(cfg, args.cluster)
     if cfg.stage != "grpo":
         print(f"this config is a {cfg.stage!r} stage: run it with python -m radrl_dist.{cfg.stage}", file=sys.stderr)
         return 2
-    from radrl_dist.train.driver import run
+    from radrl_dist.train.driver import run  # pulls in torch and Ray: not for --help or --plan
 
-    result = run(cfg)
+    try:
+        result = run(cfg)
+    except DataValidationError as exc:  # bad rows: listed like data.validate, same exit code, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except (OutputDirError, CheckpointInvalid, ModelDirError) as exc:  # refused before any actor starts
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RunStoppedError as exc:  # a learner or the reward router is gone; the message names the checkpoint
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0 if result.ok else 1
 
 

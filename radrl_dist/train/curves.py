@@ -10,7 +10,9 @@ PANELS = (("reward/mean", "reward (mean over candidates)"), ("learner/kl", "KL t
           ("rollout/response_len", "response length (tokens)"))
 
 
-def plot_training_curves(metrics_path: str | Path, out_path: str | Path) -> Path:
+def plot_training_curves(metrics_path: str | Path, out_path: str | Path, metric: str = "reward") -> Path:
+    """`metric` other than "reward" (the run's `train.heldout_metric`, e.g. iou) is drawn in the reward
+    panel too, train and held-out, since the headline gain is about it and not the weighted sum."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -27,6 +29,14 @@ def plot_training_curves(metrics_path: str | Path, out_path: str | Path) -> Path
             ax.plot(*zip(*pts), lw=1.2, label="train")
         if key == "reward/mean" and held:
             ax.plot([r["step"] for r in held], [r["heldout/mean_reward"] for r in held], "o-", label="held-out")
+        if key == "reward/mean" and metric != "reward":
+            part = [(r["step"], r[f"reward/{metric}/mean"]) for r in rows if isinstance(r.get(f"reward/{metric}/mean"), (int, float))]
+            if part:
+                ax.plot(*zip(*part), lw=1.0, alpha=0.7, label=f"train {metric}")
+            hpart = [(r["step"], r[f"heldout/{metric}/mean"]) for r in held if isinstance(r.get(f"heldout/{metric}/mean"), (int, float))]
+            if hpart:
+                ax.plot(*zip(*hpart), "s-", label=f"held-out {metric}")
+        if key == "reward/mean" and (held or metric != "reward"):
             ax.legend(fontsize=8)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("step")

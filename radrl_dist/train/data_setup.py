@@ -9,8 +9,8 @@ from radrl_dist.config.schema import DataConfig
 
 @dataclass(frozen=True)
 class DataPaths:
-    train: str
-    eval: str | None
+    train: str | list[str]
+    eval: str | list[str] | None
     train_split: str | None  # None: take every row of the train file
     eval_split: str | None
 

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from radrl_dist.config.schema import RadRLConfig
+from radrl_dist.train.data_check import check_run_data
+from radrl_dist.train.run_dir import prepare_output_dir, resolve_output_dir
 
 
-class LearnerDiedError(RuntimeError):
-    """A learner worker died: the run stops; the last checkpoint is intact."""
+class RunStoppedError(RuntimeError):
+    """A role the run cannot go on without is gone: the run stops; the last checkpoint is intact."""
+
+
+class LearnerDiedError(RunStoppedError):
+    """A learner worker died."""
+
+
+class RewardPoolLostError(RunStoppedError):
+    """The reward router died and did not come back within its restarts."""
 
 
 @dataclass
@@ -24,6 +36,9 @@ class TrainResult:
 def run(cfg: RadRLConfig) -> TrainResult:
     from radrl_dist.train.loop import TrainingRun
 
+    out = prepare_output_dir(cfg.logging.output_dir, cfg.logging.run_root, cfg.checkpoint.resume)
+    cfg = cfg.model_copy(update={"logging": cfg.logging.model_copy(update={"output_dir": str(out)})})
+    cfg = check_run_data(cfg)  # every bad row named before any actor starts
     if cfg.train.warm_start_sft:
         cfg = warm_start(cfg)
 
@@ -33,11 +48,10 @@ def run(cfg: RadRLConfig) -> TrainResult:
 
 def warm_start(cfg: RadRLConfig) -> RadRLConfig:
     """Run the SFT stage (or reuse its finished checkpoint) and point the policy at it."""
-    from pathlib import Path
-
     from radrl_dist.sft.trainer import run_sft
 
-    out = Path(cfg.sft.output_dir)
+    out = resolve_output_dir(cfg.sft.output_dir, cfg.logging.run_root, os.environ, Path.cwd())
+    cfg = cfg.model_copy(update={"sft": cfg.sft.model_copy(update={"output_dir": str(out)})})
     if (out / "sft_summary.json").is_file() and cfg.checkpoint.resume != "never":
         print(f"warm start: reusing SFT checkpoint {out}", flush=True)
     else:

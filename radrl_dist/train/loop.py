@@ -20,15 +20,20 @@ from radrl_dist.config.loader import dump_config
 from radrl_dist.config.schema import RadRLConfig
 from radrl_dist.data.reader import read_studies
 from radrl_dist.learner.batch import PromptInputs
-from radrl_dist.rollout.prepare import prepare_request
-from radrl_dist.rollout.types import RolloutError, RolloutRequest
+from radrl_dist.rewards.pool import RouterLostError
+from radrl_dist.rollout.prepare import prepare_request, request_for
+from radrl_dist.rollout.types import RolloutError
 from radrl_dist.train import run_state as rs
 from radrl_dist.train.assemble import build_train_batch, reward_metrics, score_requests, unique_units
+from radrl_dist.train.checkpoint_manifest import MANIFEST, write_manifest
 from radrl_dist.train.data_setup import resolve_data
-from radrl_dist.train.driver import LearnerDiedError, TrainResult
-from radrl_dist.train.heldout import evaluate_heldout
+from radrl_dist.train.driver import LearnerDiedError, RewardPoolLostError, TrainResult
+from radrl_dist.train.heldout import (HELDOUT_SUMMARY, METRIC_LABELS, HeldOut, evaluate_heldout, gallery_samples,
+                                      paired_gain, write_heldout_summary)
+from radrl_dist.train.heldout_gallery import write_heldout_gallery
 from radrl_dist.train.metrics_log import MetricsLogger
 from radrl_dist.train.ray_setup import init_ray
+from radrl_dist.train.run_dir import prepare_output_dir
 from radrl_dist.train.sampler import TaskMixSampler
 
 
@@ -41,9 +46,11 @@ def _timed(fn, *args, **kwargs):
 class TrainingRun:
     def __init__(self, cfg: RadRLConfig) -> None:
         self.cfg = cfg
-        self.out = Path(cfg.logging.output_dir)
+        self.out = prepare_output_dir(cfg.logging.output_dir, cfg.logging.run_root, cfg.checkpoint.resume)
         self.ckpt_root = self.out / "checkpoints"
-        self.rollout = self.rewards = self.learner = None
+        self._resume_point: rs.ResumePoint | None = None
+        self._saved_step = -1
+        self.rollout = self.rewards = self.learner = self.weight_sync = None
         self._heldout_prompts = None
         self._executor = ThreadPoolExecutor(max_workers=1) if cfg.async_.max_staleness else None
 
@@ -53,12 +60,18 @@ class TrainingRun:
         from radrl_dist.models.loading import load_processor, resolve_model_path
         from radrl_dist.rewards.pool.client import RewardPool
         from radrl_dist.rollout.pool import RolloutPool
+        from radrl_dist.weight_sync.sync import WeightSync
 
         cfg = self.cfg
         random.seed(cfg.train.seed)
         np.random.seed(cfg.train.seed)
         torch.manual_seed(cfg.train.seed)
+        # Which checkpoint (verified) before anything starts: a bad one fails here, not after the actors.
+        self._resume_point, skipped = rs.resolve_resume(cfg.checkpoint.resume, self.ckpt_root)
+        for line in skipped:
+            print(line, flush=True)
         self.out.mkdir(parents=True, exist_ok=True)
+        print(f"output dir: {self.out}", flush=True)
         (self.out / "config.yaml").write_text(dump_config(cfg))
         self.model_path = resolve_model_path(cfg.model)
         self.processor = load_processor(self.model_path, cfg.model.min_pixels, cfg.model.max_pixels)
@@ -72,18 +85,25 @@ class TrainingRun:
         self.rollout = RolloutPool(cfg.rollout, cfg.model, cfg.data.max_prompt_length, placement_strategy=strategy)
         self.rewards = RewardPool.create(cfg.reward, prompt_formats=dict(cfg.data.prompt_format))
         self.learner = LearnerGroup(cfg, str(self.model_path), total_updates=cfg.train.steps * cfg.learner.updates_per_step)
-        self.log = MetricsLogger(self.out, cfg.logging.jsonl, cfg.logging.tensorboard)
+        self.weight_sync = WeightSync(self.learner, self.rollout, cfg.weight_sync.transport, timeout_s=cfg.weight_sync.timeout_s)
+        self.weight_sync.connect()
+        if self._resume_point is not None:
+            keep = self._resume_point.state.step  # the killed run's rows after its checkpoint are redone
+        else:
+            keep = None if cfg.checkpoint.resume == "never" else -1  # auto with nothing to resume: start over
+        self.log = MetricsLogger(self.out, cfg.logging.jsonl, cfg.logging.tensorboard, keep_through=keep)
         return self
 
     def __exit__(self, *exc) -> None:
         if self._executor:
             self._executor.shutdown(wait=False, cancel_futures=True)
-        for role in (self.rollout, self.rewards, self.learner):
-            if role is not None:
-                try:
-                    role.shutdown()
-                except Exception:  # noqa: BLE001 - teardown must not hide the run's own error
-                    pass
+        closers = [self.weight_sync.close] if self.weight_sync is not None else []  # leaves its group first
+        closers += [role.shutdown for role in (self.rollout, self.rewards, self.learner) if role is not None]
+        for close in closers:
+            try:
+                close()
+            except Exception:  # noqa: BLE001 - teardown must not hide the run's own error
+                pass
         if getattr(self, "log", None):
             self.log.close()
 
@@ -92,7 +112,12 @@ class TrainingRun:
         cfg = self.cfg
         state = self._resume_or_start()
         fmt = dict(cfg.data.prompt_format)
-        start_eval = self._heldout("start") if self.heldout_studies else None
+        start_eval = state.extra.get("heldout_start")  # a resumed run keeps its first evaluation
+        if start_eval is None and self.heldout_studies:
+            ho = self._heldout("start")
+            start_eval = state.extra["heldout_start"] = ho.mean_reward
+            # per study, so a resumed run can still pair END with START for the gain's CI
+            state.extra["heldout_start_studies"] = ho.study_values(cfg.train.heldout_metric)
         history = []
         pending = None  # async mode: the next step's rollout, running while the learner trains
         from tqdm.auto import tqdm
@@ -104,7 +129,7 @@ class TrainingRun:
             t_step = time.perf_counter()
             if pending is None:
                 studies = unique_units(self.sampler.next_batch())
-                batch, rollout_s = _timed(self.rollout.generate, [RolloutRequest(s, fmt[s.task]) for s in studies])
+                batch, rollout_s = _timed(self.rollout.generate, [request_for(s, fmt, cfg.box_format) for s in studies])
             else:
                 studies, fut = pending
                 batch, rollout_s = fut.result()
@@ -112,7 +137,7 @@ class TrainingRun:
             self._cursor = self.sampler.state_dict()  # what a checkpoint of this step must resume from
             if self._executor and step < cfg.train.steps:  # start step+1's rollout on the current weights
                 nxt = unique_units(self.sampler.next_batch())
-                pending = (nxt, self._executor.submit(_timed, self.rollout.generate, [RolloutRequest(s, fmt[s.task]) for s in nxt]))
+                pending = (nxt, self._executor.submit(_timed, self.rollout.generate, [request_for(s, fmt, cfg.box_format) for s in nxt]))
             else:
                 pending = None
             metrics = self._step(step, studies, batch, rollout_s, state, pending[1] if pending else None)
@@ -129,7 +154,8 @@ class TrainingRun:
             if cfg.train.eval_every and step % cfg.train.eval_every == 0 and step < cfg.train.steps:
                 self._heldout(f"step{step}", step)
         bar.close()
-        end_eval = self._heldout("end", state.step) if self.heldout_studies else None
+        end_ho = self._heldout("end", state.step) if self.heldout_studies else None
+        end_eval = end_ho.mean_reward if end_ho else None
         if cfg.checkpoint.every_n_steps:
             self._checkpoint(state)
         if cfg.checkpoint.save_final_model:
@@ -137,9 +163,11 @@ class TrainingRun:
 
             export_hf_checkpoint(self.learner, cfg, Path(self.model_path), self.processor, self.out / "final_model")
         self._plot()
+        if end_ho is not None:
+            self._gallery()
         result = TrainResult(True, state.step, start_eval, end_eval, str(self.out), history)
-        if start_eval is not None:
-            print(f"held-out reward: {start_eval:.4f} -> {end_eval:.4f}", flush=True)
+        if end_ho is not None:
+            self._report_gain(state, start_eval, end_ho)
         return result
 
     def _step(self, step: int, studies, batch, rollout_s: float, state: rs.DriverState, inflight=None) -> dict:
@@ -147,24 +175,24 @@ class TrainingRun:
         rolls = batch.fetch([s.study_id for s in studies])
         failed = {r.study_id: r.error for r in rolls if not r.ok}
         prompts = {s.study_id: PromptInputs.from_processor(
-            prepare_request(self.processor, RolloutRequest(s, cfg.data.prompt_format[s.task]), cfg.data.max_prompt_length).inputs)
+            prepare_request(self.processor, request_for(s, cfg.data.prompt_format, cfg.box_format), cfg.data.max_prompt_length).inputs)
             for s, r in zip(studies, rolls) if r.ok}
         reqs = score_requests(step, studies, rolls, cfg.box_format, prompts)
-        results, reward_s = _timed(self.rewards.score, reqs)
+        results, reward_s = _timed(self._reward_call, self.rewards.score, reqs)
         sb = build_train_batch(step, rolls, results, prompts, cfg.grpo.advantage, cfg.grpo.eps, cfg.grpo.skip_zero_spread)
         learn, learn_s = _timed(self._learner_call, self.learner.train_step, sb.candidates) if sb.candidates else ({}, 0.0)
-        manifest, export_s = _timed(self._learner_call, self.learner.export)
+        push, export_s = _timed(self._learner_call, self.weight_sync.publish)
         if inflight is not None:  # async: the pool is not thread-safe, and its actors would queue the
             wait([inflight])      # load behind that rollout anyway; loading under it mixes versions
-        sync, sync_s = _timed(self.rollout.load, manifest)
-        state.weight_version = manifest.version
+        sync, sync_s = _timed(self._learner_call, self.weight_sync.deliver, push)
+        state.weight_version = push.version
         cands = [c for r in rolls for c in r.candidates]
         lens = [len(c.token_ids) for c in cands] or [0]
-        m = {"weight_version": manifest.version, "rollout/behind_versions": manifest.version - 1 - batch.version,
+        m = {"weight_version": push.version, "rollout/behind_versions": push.version - 1 - batch.version,
              "rollout/response_len": float(np.mean(lens)), "rollout/failed_studies": len(failed),
              "rollout/tokens_per_s": batch.stats.get("tokens_per_s", 0.0), "time/rollout_s": rollout_s,
              "time/reward_s": reward_s, "time/learn_s": learn_s, "time/export_s": export_s, "time/sync_s": sync_s,
-             "sync/bytes": manifest.total_bytes, "sync/seconds": export_s + sync_s,
+             "sync/bytes": sync["bytes"], "sync/seconds": export_s + sync_s,
              "grpo/zero_spread_fraction": sb.zero_spread_fraction, "grpo/dropped_groups": sb.dropped_groups,
              "grpo/candidates": len(sb.candidates), "data/study_ids": [s.study_id for s in studies],
              "reward/scored": len(results)}
@@ -186,47 +214,70 @@ class TrainingRun:
         try:
             return fn(*args)
         except RayActorError as exc:
-            last = rs.latest_checkpoint(self.ckpt_root)
-            raise LearnerDiedError(
-                f"a learner worker died ({exc.__class__.__name__}); the run stops. Last complete checkpoint: "
-                f"{last or 'none'}. Restart with --set checkpoint.resume=auto to continue from it.") from exc
+            raise LearnerDiedError(f"a learner worker died ({exc.__class__.__name__}); {self._stop_hint()}") from exc
 
-    def _heldout(self, tag: str, step: int | None = None) -> float:
+    def _reward_call(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except RouterLostError as exc:
+            raise RewardPoolLostError(f"{exc}; {self._stop_hint()}") from exc
+
+    def _stop_hint(self) -> str:
+        last = rs.latest_checkpoint(self.ckpt_root)
+        return (f"the run stops. Last complete checkpoint: {last or 'none'}. "
+                "Restart with --set checkpoint.resume=auto to continue from it.")
+
+    def _heldout(self, tag: str, step: int | None = None) -> HeldOut:
         cfg = self.cfg
         if self._heldout_prompts is None:  # model-input sizes for box formats that need them
             self._heldout_prompts = {s.study_id: PromptInputs.from_processor(prepare_request(
-                self.processor, RolloutRequest(s, cfg.data.prompt_format[s.task]), cfg.data.max_prompt_length).inputs)
+                self.processor, request_for(s, cfg.data.prompt_format, cfg.box_format), cfg.data.max_prompt_length).inputs)
                 for s in self.heldout_studies} if cfg.box_format == "qwen2_5_vl" else {}
-        ho = evaluate_heldout(self.rollout, self.rewards, self.heldout_studies, dict(cfg.data.prompt_format),
-                              cfg.box_format, tag, greedy=cfg.train.eval_greedy, prompts=self._heldout_prompts,
-                              n=1 if cfg.train.eval_greedy else cfg.rollout.group_size)
+        ho = self._reward_call(evaluate_heldout, self.rollout, self.rewards, self.heldout_studies,
+                               dict(cfg.data.prompt_format), cfg.box_format, tag, greedy=cfg.train.eval_greedy,
+                               prompts=self._heldout_prompts, n=1 if cfg.train.eval_greedy else cfg.rollout.group_size)
         self.log.log(step or 0, {**ho.metrics, "heldout/mean_reward": ho.mean_reward, "heldout/tag": tag})
-        self.log.log_samples(step or 0, [{**s, "heldout": tag} for s in ho.samples[:8]])
-        return ho.mean_reward
+        self.log.log_samples(step or 0, [{**s, "heldout": tag} for s in gallery_samples(ho.samples)])
+        return ho
+
+    def _report_gain(self, state: rs.DriverState, start_eval: float, end_ho: HeldOut) -> None:
+        """Print `held-out X: START -> END (95% CI of the gain: [lo, hi])`, log it, write heldout_summary.json."""
+        metric = self.cfg.train.heldout_metric
+        start = state.extra.get("heldout_start_studies")
+        if start is None:  # a checkpoint from before per-study starts were kept: no pairing possible
+            print(f"held-out reward: {start_eval:.4f} -> {end_ho.mean_reward:.4f} (no per-study START in the "
+                  "checkpoint: no CI)", flush=True)
+            return
+        gain = paired_gain(start, end_ho.study_values(metric), metric, seed=self.cfg.train.seed)
+        print(gain.line(), flush=True)
+        self.log.log(state.step, {f"heldout_gain/{k}": v for k, v in gain.as_dict().items()})
+        write_heldout_summary(self.out / HELDOUT_SUMMARY, gain, start_eval, end_ho.mean_reward, state.step)
 
     def _checkpoint(self, state: rs.DriverState) -> None:
+        if state.step == self._saved_step:  # the end-of-run save right after a periodic one
+            return
         d = rs.step_dir(self.ckpt_root, state.step)
+        (d / MANIFEST).unlink(missing_ok=True)  # re-saving a step: incomplete until the new manifest
         self._learner_call(self.learner.save_checkpoint, str(d / "learner"), "state", {"step": state.step},
                            str(d / "adapter"))
         state.data_cursor = self._cursor
         rs.capture_rng(state)
-        rs.write_driver_state(d, state)  # last: marks the checkpoint complete
+        rs.write_driver_state(d, state)
+        write_manifest(d)  # last: sizes and digests of every file; marks the checkpoint complete
+        self._saved_step = state.step
         rs.prune_checkpoints(self.ckpt_root, self.cfg.checkpoint.keep_last)
 
     def _resume_or_start(self) -> rs.DriverState:
-        ckpt = rs.resolve_resume(self.cfg.checkpoint.resume, self.ckpt_root)
-        if ckpt is None:
-            manifest = self._learner_call(self.learner.export)
-            self.rollout.load(manifest)
-            return rs.DriverState(step=0, weight_version=manifest.version)
-        state = rs.read_driver_state(ckpt)
+        if self._resume_point is None:
+            _, sync = self._learner_call(self.weight_sync.push)
+            return rs.DriverState(step=0, weight_version=sync["version"])
+        ckpt, state = self._resume_point.path, self._resume_point.state
         self._learner_call(self.learner.load_checkpoint, str(ckpt / "learner"), "state")
         self.sampler.load_state_dict(state.data_cursor)
         rs.restore_rng(state)
-        manifest = self._learner_call(self.learner.republish)  # same version, fresh actors resync before use
-        self.rollout.load(manifest)
-        if manifest.version != state.weight_version:
-            raise RuntimeError(f"resumed learner is at weight version {manifest.version}, checkpoint says {state.weight_version}")
+        _, sync = self._learner_call(self.weight_sync.push, True)  # same version, fresh actors resync before use
+        if sync["version"] != state.weight_version:
+            raise RuntimeError(f"resumed learner is at weight version {sync['version']}, checkpoint says {state.weight_version}")
         print(f"resumed from {ckpt} at step {state.step}, weight version {state.weight_version}", flush=True)
         return state
 
@@ -234,9 +285,20 @@ class TrainingRun:
         from radrl_dist.train.curves import plot_training_curves
 
         try:
-            plot_training_curves(self.out / "metrics.jsonl", self.out / "training_curves.png")
+            plot_training_curves(self.out / "metrics.jsonl", self.out / "training_curves.png", self.cfg.train.heldout_metric)
         except (ValueError, KeyError, OSError) as exc:
             print(f"plot skipped: {exc}")
+
+    def _gallery(self) -> None:
+        metric = self.cfg.train.heldout_metric
+        try:
+            boxes = any(s.task == "grounding" for s in self.heldout_studies)
+            title = f"held-out {METRIC_LABELS.get(metric, metric)}, one sample per study: START vs END" + (
+                " (boxes: reference green, START orange, END red)" if boxes else "")
+            p = write_heldout_gallery(self.out, self.heldout_studies, self.cfg.box_format, metric, title=title)
+            print(f"held-out gallery: {p}", flush=True)
+        except (ValueError, KeyError, OSError) as exc:
+            print(f"gallery skipped: {exc}")
 
 
 def _pairs(studies, rolls, reqs):

@@ -1,9 +1,11 @@
-"""The driver's part of a checkpoint: step, weight version, data cursor and RNG, written atomically.
+"""The driver's part of a checkpoint (step, weight version, data cursor, RNG) and finding one to resume.
 
 A run checkpoint is a directory `checkpoints/step_000012/` holding `driver_state.json` (this file's
-data) and `learner/` (the learner group's state). It is complete only once `driver_state.json`
-exists: it is written last, through a temp file and rename, so a run killed mid-save never resumes
-from a half-written checkpoint.
+data), `learner/` (the learner group's state) and `adapter/`. It is complete only once its
+`manifest.json` (sizes and sha256 of every other file, radrl_dist.train.checkpoint_manifest) exists:
+that is written last, so a run killed mid-save never resumes from a half-written checkpoint, and a
+checkpoint whose files changed since is refused by name. `resume: auto` takes the newest checkpoint
+that verifies and says which newer ones it skipped and why.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from radrl_dist.train.checkpoint_manifest import MANIFEST, CheckpointInvalid, verify_checkpoint
 
 STATE_FILE = "driver_state.json"
 
@@ -64,31 +68,77 @@ def write_driver_state(ckpt_dir: str | Path, state: DriverState) -> None:
 
 
 def read_driver_state(ckpt_dir: str | Path) -> DriverState:
-    return DriverState(**json.loads((Path(ckpt_dir) / STATE_FILE).read_text()))
+    p = Path(ckpt_dir) / STATE_FILE
+    try:
+        text = p.read_text()
+        data = json.loads(text)
+    except FileNotFoundError:
+        raise CheckpointInvalid(f"{p}: missing") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        why = "empty file" if p.stat().st_size == 0 else f"not valid JSON: {exc}"
+        raise CheckpointInvalid(f"{p}: {why}") from None
+    try:
+        return DriverState(**data)
+    except TypeError as exc:
+        raise CheckpointInvalid(f"{p}: not a driver state ({exc})") from None
+
+
+def _step_dirs_newest_first(root: Path) -> list[Path]:
+    return sorted((p for p in root.glob("step_*") if p.is_dir()), reverse=True)
 
 
 def latest_checkpoint(root: str | Path) -> Path | None:
-    """The newest complete checkpoint under root (incomplete ones, without driver_state.json, are skipped)."""
+    """The newest complete checkpoint under root (those without a manifest are skipped; not verified)."""
     root = Path(root)
     if not root.is_dir():
         return None
-    done = sorted(p for p in root.glob("step_*") if (p / STATE_FILE).is_file())
-    return done[-1] if done else None
+    done = [p for p in _step_dirs_newest_first(root) if (p / MANIFEST).is_file()]
+    return done[0] if done else None
 
 
 def prune_checkpoints(root: str | Path, keep_last: int) -> None:
-    done = sorted(p for p in Path(root).glob("step_*") if (p / STATE_FILE).is_file())
-    for p in done[:-keep_last]:
+    done = [p for p in _step_dirs_newest_first(Path(root)) if (p / MANIFEST).is_file()]
+    for p in done[keep_last:]:
         shutil.rmtree(p, ignore_errors=True)
 
 
-def resolve_resume(resume: str, root: str | Path) -> Path | None:
-    """'never' -> None; 'auto' -> latest complete checkpoint or None; else that directory (must exist)."""
+def open_checkpoint(ckpt_dir: str | Path) -> DriverState:
+    """Verify every file against the manifest, then read the driver state; CheckpointInvalid otherwise."""
+    verify_checkpoint(ckpt_dir)
+    return read_driver_state(ckpt_dir)
+
+
+@dataclass
+class ResumePoint:
+    path: Path
+    state: DriverState
+
+
+def resolve_resume(resume: str, root: str | Path) -> tuple[ResumePoint | None, list[str]]:
+    """'never' -> None; 'auto' -> the newest checkpoint under root that verifies; else that directory.
+
+    Also returns one line per newer checkpoint that `auto` skipped, with the reason. `auto` starts
+    fresh when no checkpoint was ever completed, and refuses when complete ones exist but none
+    verifies (starting over silently would discard the run). An explicit directory must verify.
+    """
     if resume == "never":
-        return None
-    if resume == "auto":
-        return latest_checkpoint(root)
-    p = Path(resume)
-    if not (p / STATE_FILE).is_file():
-        raise FileNotFoundError(f"checkpoint.resume={resume!r}: no {STATE_FILE} there (incomplete or wrong path)")
-    return p
+        return None, []
+    if resume != "auto":
+        p = Path(resume)
+        try:
+            return ResumePoint(p, open_checkpoint(p)), []
+        except CheckpointInvalid as exc:
+            raise CheckpointInvalid(f"checkpoint.resume={resume!r}: {exc}") from None
+    root = Path(root)
+    skipped: list[str] = []
+    any_complete = False
+    for d in _step_dirs_newest_first(root) if root.is_dir() else []:
+        any_complete |= (d / MANIFEST).is_file()
+        try:
+            return ResumePoint(d, open_checkpoint(d)), skipped
+        except CheckpointInvalid as exc:
+            skipped.append(f"skipped checkpoint {d.name}: {exc}")
+    if any_complete:
+        raise CheckpointInvalid(f"checkpoint.resume=auto: no checkpoint under {root} verifies; "
+                                + "; ".join(skipped))
+    return None, skipped

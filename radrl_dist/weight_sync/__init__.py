@@ -1,8 +1,9 @@
-"""Weights from learner to rollout (DESIGN section 5): one manifest type, pluggable transports.
+"""Weights from learner to rollout (DESIGN section 5): one manifest type, transports by name, one seam.
 
-`pack_state` turns named tensors into size-bounded buckets and a versioned `WeightManifest`;
-a transport moves the buckets (today: Ray object refs, `objref.py`); `iter_tensors` yields the
-tensors back on the receiving side without an extra copy where the transport allows.
+`manifest.py`: the versioned `WeightManifest` (the control plane) and the bucket layout both sides
+agree on; `transport.py`: the registry (`objref` in `objref.py`, `collective` in `collective.py`);
+`endpoints.py`: the sender (learner rank 0) and receiver (rollout actor) ends; `sync.py`:
+`WeightSync`, the driver-side object that runs both ends of a push.
 """
 
 from radrl_dist.weight_sync.manifest import BucketEntry, WeightManifest, iter_tensors, manifest_tensors, pack_state

@@ -56,7 +56,7 @@ def _aligned(offset: int, to: int = 8) -> int:
     return -(-offset // to) * to
 
 
-def _fill(pending: list[tuple[str, torch.Tensor]], size: int, index: int, buf: np.ndarray) -> list[BucketEntry]:
+def _fill(pending: list[tuple[str, torch.Tensor]], size: int, index: int, buf: np.ndarray | torch.Tensor) -> list[BucketEntry]:
     """Copy `pending` tensors into `buf[:size]` (straight from the tensor's device, one copy each)."""
     entries, off = [], 0
     for name, t in pending:
@@ -64,7 +64,9 @@ def _fill(pending: list[tuple[str, torch.Tensor]], size: int, index: int, buf: n
         start = _aligned(off)  # every entry starts on an 8-byte boundary so it can be viewed as its dtype
         buf[off:start] = 0  # padding is zeroed so a bucket's bytes depend only on its tensors
         if n:
-            torch.from_numpy(buf[start : start + n]).copy_(t.detach().reshape(-1).view(torch.uint8))
+            dst = buf[start : start + n]
+            dst = dst if isinstance(dst, torch.Tensor) else torch.from_numpy(dst)
+            dst.copy_(t.detach().reshape(-1).view(torch.uint8))
         entries.append(BucketEntry(name, index, start, n, tuple(t.shape), str(t.dtype)))
         off = start + n
     return entries
@@ -97,6 +99,33 @@ def iter_buckets(
         yield _fill(pending, size, index, buf), buf
 
 
+def layout(tensors: Iterable[tuple[str, torch.Tensor]], bucket_bytes: int) -> list[BucketEntry]:
+    """Where each tensor goes, without moving bytes: the same buckets and offsets `iter_buckets` fills.
+
+    Lets a sender announce the whole manifest (the control plane) before any bucket is sent.
+    """
+    if bucket_bytes <= 0:
+        raise ValueError("bucket_bytes must be positive")
+    entries: list[BucketEntry] = []
+    size = index = in_bucket = 0
+    for name, t in tensors:
+        n = t.numel() * t.element_size()
+        if in_bucket and _aligned(size) + n > bucket_bytes:
+            size, index, in_bucket = 0, index + 1, 0
+        start = _aligned(size)
+        entries.append(BucketEntry(name, index, start, n, tuple(t.shape), str(t.dtype)))
+        size, in_bucket = start + n, in_bucket + 1
+    return entries
+
+
+def bucket_sizes(entries: list[BucketEntry]) -> list[int]:
+    """Bytes of each packed bucket (end of its last entry)."""
+    sizes: dict[int, int] = {}
+    for e in entries:
+        sizes[e.bucket] = max(sizes.get(e.bucket, 0), e.offset + e.nbytes)
+    return [sizes[i] for i in range(len(sizes))]
+
+
 def pack_state(
     tensors: Iterable[tuple[str, torch.Tensor]], bucket_bytes: int
 ) -> tuple[list[BucketEntry], list[np.ndarray]]:
@@ -109,26 +138,60 @@ def pack_state(
     return entries, buckets
 
 
-def iter_tensors(entries: list[BucketEntry], buckets: list[np.ndarray]) -> Iterator[tuple[str, torch.Tensor]]:
-    """Named tensors viewing the bucket bytes (no copy; clone if you keep them past the buckets)."""
+def _as_tensor(b) -> torch.Tensor:
+    return b if isinstance(b, torch.Tensor) else torch.from_numpy(np.asarray(b))
+
+
+def iter_tensors(entries: list[BucketEntry], buckets: list[Any]) -> Iterator[tuple[str, torch.Tensor]]:
+    """Named tensors viewing the bucket bytes (no copy; clone if you keep them past the buckets).
+
+    A bucket is either one flat uint8 array (entries index it by byte offset) or a list of uint8
+    arrays, one per entry of that bucket in entry order (what `objref` puts: each tensor is
+    serialised straight into the object store, with no packed staging copy).
+    """
     import warnings
 
     with warnings.catch_warnings():  # Ray hands back read-only arrays; the views are only read
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        views = [torch.from_numpy(np.asarray(b)) if not isinstance(b, torch.Tensor) else b for b in buckets]
+        views = [[_as_tensor(x) for x in b] if isinstance(b, (list, tuple)) else _as_tensor(b) for b in buckets]
+    position: dict[int, int] = {}
     for e in entries:
-        raw = views[e.bucket][e.offset : e.offset + e.nbytes]
-        dtype = _DTYPES[e.dtype]
-        yield e.name, raw.view(dtype).reshape(e.shape)
+        view = views[e.bucket]
+        if isinstance(view, list):
+            k = position.get(e.bucket, 0)
+            position[e.bucket] = k + 1
+            raw = view[k].reshape(-1)
+            if raw.numel() != e.nbytes:
+                raise ValueError(f"bucket {e.bucket} item {k} has {raw.numel()} bytes, entry {e.name!r} says {e.nbytes}")
+        else:
+            raw = view[e.offset : e.offset + e.nbytes]
+        yield e.name, raw.view(_DTYPES[e.dtype]).reshape(e.shape)
 
 
 def manifest_tensors(manifest: WeightManifest) -> Iterator[tuple[str, torch.Tensor]]:
-    """Receiving side: fetch the buckets (one `ray.get` for all refs) and yield named tensors."""
-    buckets = list(manifest.buckets)
-    ref_idx = [i for i, b in enumerate(buckets) if type(b).__name__ == "ObjectRef"]
-    if ref_idx:
-        import ray
+    """Receiving side: named tensors of a manifest whose buckets are arrays or Ray object refs.
 
-        for i, arr in zip(ref_idx, ray.get([buckets[i] for i in ref_idx])):
-            buckets[i] = arr
-    yield from iter_tensors(manifest.entries, buckets)
+    Refs are fetched one bucket at a time, in order, with the next bucket's transfer started
+    (`ray.wait(fetch_local=True)`) while this one is loaded, so a remote node's pull of bucket k+1
+    overlaps the engine's copy of bucket k; on the same node each `ray.get` maps shared memory.
+    """
+    buckets = list(manifest.buckets)
+    if not any(_is_ref(b) for b in buckets):
+        yield from iter_tensors(manifest.entries, buckets)
+        return
+    import ray
+
+    by_bucket: dict[int, list[BucketEntry]] = {}
+    for e in manifest.entries:
+        by_bucket.setdefault(e.bucket, []).append(e)
+    for i, b in enumerate(buckets):
+        if i + 1 < len(buckets) and _is_ref(buckets[i + 1]):
+            ray.wait([buckets[i + 1]], fetch_local=True, timeout=0)  # start the next pull
+        arr = ray.get(b) if _is_ref(b) else b
+        local = [BucketEntry(e.name, 0, e.offset, e.nbytes, e.shape, e.dtype) for e in by_bucket.get(i, [])]
+        yield from iter_tensors(local, [arr])
+        del arr
+
+
+def _is_ref(b: Any) -> bool:
+    return type(b).__name__ == "ObjectRef"

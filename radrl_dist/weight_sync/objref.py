@@ -1,14 +1,14 @@
-"""Ray object-store transport: each bucket is `ray.put` once; the manifest carries the refs.
+"""Ray object-store transport: one `ray.put` per bucket, one copy on each side.
 
-Readers on the same node map the bucket bytes from shared memory (numpy uint8 is zero-copy in Ray);
-other nodes pull each bucket once. The refs are owned by the publishing process (learner rank 0),
-so a published version lives as long as that actor and any holder of the manifest.
+Sender: a bucket is put as a list of uint8 numpy *views* of its tensors, so Ray's serialiser copies
+each tensor's bytes straight into the shared-memory store (pickle protocol 5 out-of-band buffers):
+no packed staging copy, no staging memory kept between versions. Puts run on a thread, bucket k
+while bucket k+1's views are made (a GPU or non-contiguous tensor needs its one host copy first).
+Receiver: `ray.get` of numpy arrays is zero-copy from the store on the same node, so the engine's
+own `param.copy_(view)` is the receiver's one copy (`manifest.manifest_tensors`, bucket by bucket).
 
-Why staging buffers and a put thread: `ray.put` copies a bucket into the object store, so the
-learner-side bucket is scratch memory the moment the put returns. Packing into two reused buffers
-(instead of a fresh array per bucket) avoids first-touch page faults on every export, and putting
-bucket k on a thread while bucket k+1 is packed overlaps the two copies. The buffers (two buckets'
-worth, `learner.export_bucket_mb` each) stay allocated for the transport's lifetime.
+The refs are owned by the publishing process (learner rank 0): a version lives while that actor
+and any holder of its manifest live; dropping the manifest frees its buckets.
 """
 
 from __future__ import annotations
@@ -21,69 +21,69 @@ from typing import Any
 import numpy as np
 import torch
 
-from radrl_dist.weight_sync.manifest import BucketEntry, WeightManifest, iter_buckets, pack_state
+from radrl_dist.weight_sync.manifest import BucketEntry, WeightManifest, layout, pack_state
 
 
-def _manifest(version, kind, entries, buckets, lora_config, meta, name, timing) -> WeightManifest:
-    if kind not in ("full", "lora"):
-        raise ValueError(f"manifest kind must be 'full' or 'lora', got {kind!r}")
+def build_manifest(version, kind, entries, buckets, lora_config, meta, name, timing) -> WeightManifest:
+    """A manifest with the transport's bookkeeping in `meta` (transport, bytes, num_buckets, timings)."""
+    check_kind(kind)
     m = WeightManifest(version=int(version), kind=kind, entries=list(entries), buckets=buckets,
                        lora_config=lora_config, meta=dict(meta or {}))
     m.meta.update(transport=name, bytes=m.total_bytes, num_buckets=len(buckets), **timing)
     return m
 
 
-class _StagingRing:
-    """`slots` reusable uint8 buffers, grown to the largest bucket seen (never shrunk)."""
+def check_kind(kind: str) -> None:
+    if kind not in ("full", "lora"):
+        raise ValueError(f"manifest kind must be 'full' or 'lora', got {kind!r}")
 
-    def __init__(self, slots: int):
-        self.buffers: list[np.ndarray] = [np.empty(0, dtype=np.uint8) for _ in range(slots)]
 
-    def get(self, index: int, nbytes: int) -> np.ndarray:
-        slot = index % len(self.buffers)
-        if self.buffers[slot].size < nbytes:
-            self.buffers[slot] = np.empty(nbytes, dtype=np.uint8)
-        return self.buffers[slot]
+def host_bytes(t: torch.Tensor) -> np.ndarray:
+    """A uint8 numpy view of a tensor's bytes (a copy only when it is on a GPU or not contiguous)."""
+    t = t.detach()
+    if t.device.type != "cpu":
+        t = t.cpu()
+    return t.contiguous().reshape(-1).view(torch.uint8).numpy()
+
+
+def bucket_items(entries: list[BucketEntry], tensors: list[tuple[str, torch.Tensor]]) -> list[list[int]]:
+    """Indices into `tensors`, grouped by the bucket `layout` put them in."""
+    groups: list[list[int]] = []
+    for i, e in enumerate(entries):
+        if e.bucket == len(groups):
+            groups.append([])
+        groups[e.bucket].append(i)
+    return groups
 
 
 class ObjectRefTransport:
     name = "objref"
 
-    def __init__(self, staging_slots: int = 2):
-        self._ring = _StagingRing(staging_slots)
+    def __init__(self):
         self._putter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="weight-put")
 
     def publish(self, version: int, kind: str, tensors: Iterable[tuple[str, torch.Tensor]], bucket_bytes: int,
                 lora_config: dict[str, Any] | None = None, meta: dict[str, Any] | None = None) -> WeightManifest:
         import ray
 
-        if kind not in ("full", "lora"):  # before any bytes move
-            raise ValueError(f"manifest kind must be 'full' or 'lora', got {kind!r}")
+        check_kind(kind)  # before any bytes move
         t0 = time.perf_counter()
+        tensors = list(tensors)
+        entries = layout(tensors, bucket_bytes)
         futures: list[Future] = []
-        entries: list[BucketEntry] = []
-        waited = 0.0
-
-        def alloc(nbytes: int) -> np.ndarray:
-            nonlocal waited
-            k = len(futures)  # the bucket about to be packed
-            if k >= len(self._ring.buffers):  # its slot was last used by bucket k - slots: wait for that put
-                w = time.perf_counter()
-                futures[k - len(self._ring.buffers)].result()
-                waited += time.perf_counter() - w
-            return self._ring.get(k, nbytes)
-
         try:
-            for bucket_entries, buf in iter_buckets(tensors, bucket_bytes, alloc):
-                entries += bucket_entries
-                futures.append(self._putter.submit(ray.put, buf))
+            for idx in bucket_items(entries, tensors):
+                views = [host_bytes(tensors[i][1]) for i in idx]
+                futures.append(self._putter.submit(ray.put, views))
             refs = [f.result() for f in futures]
         finally:
-            for f in futures:  # on error, let puts finish before the staging memory is reused
+            for f in futures:  # on error, let puts finish before the caller frees the tensors
                 f.exception()
-        wall = time.perf_counter() - t0
-        return _manifest(version, kind, entries, refs, lora_config, meta, self.name,
-                         {"publish_s": wall, "put_wait_s": waited})
+        return build_manifest(version, kind, entries, refs, lora_config, meta, self.name,
+                              {"publish_s": time.perf_counter() - t0})
+
+    def close(self) -> None:
+        self._putter.shutdown(wait=True)
 
 
 class InProcessTransport:
@@ -93,7 +93,20 @@ class InProcessTransport:
 
     def publish(self, version: int, kind: str, tensors: Iterable[tuple[str, torch.Tensor]], bucket_bytes: int,
                 lora_config: dict[str, Any] | None = None, meta: dict[str, Any] | None = None) -> WeightManifest:
+        check_kind(kind)
         t0 = time.perf_counter()
         entries, buckets = pack_state(tensors, bucket_bytes)
-        return _manifest(version, kind, entries, buckets, lora_config, meta, self.name,
-                         {"publish_s": time.perf_counter() - t0, "put_wait_s": 0.0})
+        return build_manifest(version, kind, entries, buckets, lora_config, meta, self.name,
+                              {"publish_s": time.perf_counter() - t0})
+
+    def close(self) -> None:
+        pass
+
+
+def object_store_bytes_used() -> int:
+    """Bytes in use in the Ray object store across nodes (what a published version occupies)."""
+    import ray
+    from ray._private.internal_api import get_memory_info_reply, get_state_from_address
+
+    reply = get_memory_info_reply(get_state_from_address(ray.get_runtime_context().gcs_address))
+    return int(reply.store_stats.object_store_bytes_used)

@@ -1,28 +1,28 @@
-"""How packed weight buckets travel from the learner to rollout actors.
+"""How packed weight buckets travel from the learner to rollout actors: transports by name.
 
-Contract (any transport): `publish(version, kind, tensors, bucket_bytes, lora_config, meta)` is
-called on learner rank 0 with the gathered named tensors; it packs them into buckets (`iter_buckets`,
-so it can choose the memory and overlap packing with sending), makes the buckets reachable by every
-rollout actor, and returns the `WeightManifest` the actors receive; receivers call
-`manifest_tensors(manifest)` to get named tensors. `manifest.meta` carries at least `transport`,
-`bytes`, `num_buckets` and `publish_s` (pack + send, wall) so sync cost is logged every step.
-A transport object may keep state between versions (staging memory): callers keep one per process.
+Contract (any transport's sender): `publish(version, kind, tensors, bucket_bytes, lora_config, meta)`
+runs on learner rank 0 with the gathered named tensors, moves the bytes and returns the
+`WeightManifest` (the control plane: version, names, shapes, dtypes, LoRA config). `manifest.meta`
+carries at least `transport`, `bytes`, `num_buckets` and `publish_s` so sync cost is logged every
+step. A sender may keep state between versions (a process group), so callers keep one per process.
 
-Room for an NCCL broadcast transport (very large full-weight models): its `publish` would put no
-bytes in the manifest; `buckets` would hold (group name, bucket sizes) and the rollout actors, which
-joined a learner-rank-0 + rollout process group beforehand, would post matching `broadcast` receives
-into preallocated buffers before `manifest_tensors` yields from them. The manifest's entries (names,
-offsets, shapes, dtypes) stay the same, so the receiving load code does not change.
+Receivers: for a transport whose bytes ride in the manifest (`objref`, `inprocess`) the rollout actor
+loads the manifest it is handed (`manifest_tensors`). A `group` transport (`collective`) moves the
+bytes inside `publish`: every rollout actor must post its matching receive at the same time, so the
+driver-side `WeightSync` starts both sides together.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
 
+from radrl_dist.weight_sync.collective import CollectiveTransport
 from radrl_dist.weight_sync.manifest import WeightManifest
+from radrl_dist.weight_sync.objref import InProcessTransport, ObjectRefTransport
 
 
 class WeightTransport(Protocol):
@@ -38,15 +38,45 @@ class WeightTransport(Protocol):
         meta: dict[str, Any] | None = None,
     ) -> WeightManifest: ...
 
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class TransportSpec:
+    name: str
+    make: Callable[[], WeightTransport]  # the sender, built on learner rank 0
+    group: bool  # bytes move inside publish, receivers must join a process group first
+    gpu_only: bool
+    summary: str
+
+
+_REGISTRY: dict[str, TransportSpec] = {}
+
+
+def register_transport(spec: TransportSpec) -> None:
+    if spec.name in _REGISTRY:
+        raise ValueError(f"weight transport {spec.name!r} is already registered")
+    _REGISTRY[spec.name] = spec
+
+
+def transport_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def transport_spec(name: str) -> TransportSpec:
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown weight transport {name!r}; known: {', '.join(repr(n) for n in transport_names())}")
+    return _REGISTRY[name]
+
 
 def make_transport(name: str) -> WeightTransport:
-    """Transport by config name. Known: 'objref' (Ray object store), 'inprocess' (no Ray; tests, 1 process)."""
-    if name == "objref":
-        from radrl_dist.weight_sync.objref import ObjectRefTransport
+    """A sender by config name (see `transport_names()`)."""
+    return transport_spec(name).make()
 
-        return ObjectRefTransport()
-    if name == "inprocess":
-        from radrl_dist.weight_sync.objref import InProcessTransport
 
-        return InProcessTransport()
-    raise ValueError(f"unknown weight transport {name!r}; known: 'objref', 'inprocess'")
+register_transport(TransportSpec("objref", ObjectRefTransport, group=False, gpu_only=False,
+                                 summary="Ray object store; one copy per side; late joiners load the same refs"))
+register_transport(TransportSpec("inprocess", InProcessTransport, group=False, gpu_only=False,
+                                 summary="buckets pickled with the manifest; one process or tests"))
+register_transport(TransportSpec("collective", CollectiveTransport, group=True, gpu_only=False,
+                                 summary="bucket broadcast over a gloo (CPU) / NCCL (GPU) group; late joiners catch up over objref"))

@@ -127,10 +127,11 @@ def test_print_plan_table():
     text = print_plan(cfg(16, rollout=(4, 2, 2), learner=(6, 1), reward=(2, 1)),
                       ROOT / "cluster/descriptions/h100_2x8_roles.yaml")
     lines = text.splitlines()
-    assert lines[0].startswith("placement plan: 2 node(s), 16 GPU(s), 192 CPU(s)")
+    assert lines[0].startswith("placement plan: 2 node(s), 16 GPU(s), 384 CPU(s)")
     assert any(l.split() == ["rollout", "3", "infer-0", "6,7", "4", "engine,", "TP", "2"] for l in lines)
     assert any(l.split() == ["learner", "5", "train-0", "5", "4", "rank", "5"] for l in lines)
-    assert any(l.split() == ["train-0", "H100", "8/8", "28/96", "learner,reward"] for l in lines)
+    assert any(l.split() == ["train-0", "H100", "8/8", "28/192", "learner,reward"] for l in lines)
+    assert not any(l.startswith("idle:") for l in lines)  # every GPU used
     local = print_plan(RadRLConfig(), None)
     assert "local" in local and "0 GPU(s)" in local
 
@@ -160,3 +161,58 @@ def test_from_ray_nodes_reads_resources_labels_and_gpu_type():
         ("10.0.0.2", 96.0, 8, "H100"), ("10.0.0.1", 16.0, 0, None)]
     assert d.nodes[0].resources == {"radrl_rollout": 1.0} and d.nodes[1].resources == {}
     assert d.affinity_resource("10.0.0.2") == "node:10.0.0.2"
+
+
+def launcher_node_shapes() -> dict[tuple[float, int], set[str]]:
+    """(CPUs, GPUs) of each node type in cluster/ray_cluster.yaml -> the role labels it carries."""
+    import yaml
+
+    types = yaml.safe_load((ROOT / "cluster/ray_cluster.yaml").read_text())["available_node_types"]
+    shapes: dict[tuple[float, int], set[str]] = {}
+    for t in types.values():
+        res = t["resources"]
+        shapes.setdefault((float(res.get("CPU", 0)), int(res.get("GPU", 0))), set()).update(
+            k for k in res if k.startswith("radrl_"))
+    return shapes
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "cluster/descriptions").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_descriptions_match_the_launcher_cluster(path):
+    """A plan from a shipped description must be runnable on the shipped launcher cluster: every
+    node is one of its node types (the head has CPU 0 there, so no actor may be planned on it)."""
+    shapes = launcher_node_shapes()
+    for n in ClusterDescription.from_yaml(path).nodes:
+        shape = (n.num_cpus, n.num_gpus)
+        assert shape in shapes, f"{path.name}: node {n.name} {shape} is no node type of ray_cluster.yaml {sorted(shapes)}"
+        assert {k for k in n.resources if k.startswith("radrl_")} <= shapes[shape] | {"radrl_reward", "radrl_learner"}
+
+
+def test_radvlm_plan_on_the_8x8_cluster_keeps_off_the_head_and_reports_idle_nodes():
+    from radrl_dist.config import load_config
+
+    config = load_config(ROOT / "configs/radvlm_grpo.yaml")
+    text = print_plan(config, ROOT / "cluster/descriptions/h100_8x8.yaml")
+    plan = make_plan(config, ClusterDescription.from_yaml(ROOT / "cluster/descriptions/h100_8x8.yaml"))
+    assert plan.role("reward") and not [p for p in plan.placements if p.node == "head"]
+    assert "idle: 56 of 64 GPU(s) unused; 7 of 9 node(s) host no actor (h100-1 ... h100-7)" in text
+
+
+def test_plan_cli_errors_are_one_line(capsys):
+    from radrl_dist.train.__main__ import main
+
+    assert main(["--plan", "--cluster", "missing.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "--plan: cluster description not found: missing.yaml"
+    assert main(["--plan", "--cluster", str(ROOT / "cluster/descriptions/h100_2x8_roles.yaml"),
+                 "--set", "rollout.num_actors=40", "--set", "rollout.gpus_per_actor=1", "--set", "cluster.num_gpus=64"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("--plan: rollout: actor 8 of 40 does not fit") and len(err.strip().splitlines()) == 1
+
+
+def test_train_help_names_files_that_exist(capsys):
+    import re
+
+    from radrl_dist.train.__main__ import EPILOG
+
+    paths = re.findall(r"(?:cluster|configs)/[\w./-]+\.yaml", EPILOG)
+    assert paths and all((ROOT / p).is_file() for p in paths), paths

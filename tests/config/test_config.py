@@ -78,3 +78,19 @@ def test_dump_round_trips(tmp_path):
     out = tmp_path / "c.yaml"
     out.write_text(dump_config(cfg))
     assert load_config(out) == cfg
+
+
+@pytest.mark.parametrize(
+    "override, path",
+    [
+        ("learner.lr=.inf", "learner.lr"),
+        ("rollout.temperature=.inf", "rollout.temperature"),
+        ("grpo.clip_low=.inf", "grpo.clip_low"),
+        ("reward.weights.report.mccs=.nan", "reward.weights.report.mccs"),  # a dict value
+        ("learner.betas=[0.9, .nan]", "learner.betas.1"),  # a tuple item
+        ("reward.both_blank=-.inf", "reward.both_blank"),  # an optional float
+    ],
+)
+def test_non_finite_values_fail_with_path(override, path):
+    with pytest.raises(ConfigError, match=rf"{path.replace('.', chr(92) + '.')}: Input should be a finite number"):
+        load_config(None, [override])

@@ -87,3 +87,16 @@ def test_lazy_images_and_relative_paths(phantom_ds, tmp_path):
     s.image_paths = [str(tmp_path / "missing.png")]
     with pytest.raises(ImageLoadError, match=s.study_id):
         load_study_images(s)
+
+
+def test_a_list_of_paths_reads_every_file_in_order(phantom_ds):
+    """boxmed_svr trains on MS-CXR + LATTE-CXR: data.train_path takes a list of files or folders."""
+    from radrl_dist.config.schema import DataConfig
+
+    train, test = phantom_ds.paths["train"], phantom_ds.paths["test"]
+    both = read_studies([train, test])
+    assert _ids(both) == _ids(read_studies(train)) + _ids(read_studies(test))
+    assert len(StudyReader([train, test], batch_size=4, seed=0).next_batch()) == 4
+    assert DataConfig(train_path=[str(train), str(test)]).train_path == [str(train), str(test)]
+    with pytest.raises(FileNotFoundError):
+        read_studies([])

@@ -92,10 +92,25 @@ def test_mismatched_ids_and_bad_lines_are_clear_errors(tmp_path):
     p = _write(tmp_path / "p.jsonl", [{"study_id": "b", "text": "x"}])
     with pytest.raises(ValueError, match="references without prediction"):
         main(["--predictions", str(p), "--references", str(r), "--out", str(tmp_path / "o"), "--labeler", "none", "--no-meteor"])
-    (tmp_path / "bad.jsonl").write_text('{"study_id": "a", "text": "x"}\nnot json\n')
-    with pytest.raises(ValueError, match=r"bad.jsonl:2: not valid JSON"):
-        main(["--predictions", str(tmp_path / "bad.jsonl"), "--references", str(r), "--labeler", "none"])
     assert main(["--config", "x.yaml", "--checkpoint", "c"]) == 2
+
+
+@pytest.mark.parametrize("line, says", [
+    ("not json", "bad.jsonl:2: not valid JSON (Expecting value)"),
+    ('{"study_id": "a", "text": 12345}', "bad.jsonl:2: 'text' must be a string, got int 12345"),
+    ('{"study_id": "a", "text": "effusion \\ud800 left"}',
+     "bad.jsonl:2: 'text' holds '\\ud800' at character 9, a lone surrogate (not valid Unicode)"),
+])
+def test_bad_prediction_lines_are_one_line_errors_before_scoring(tmp_path, capsys, line, says):
+    r = _write(tmp_path / "r.jsonl", [{"study_id": "a", "text": "x"}])
+    (tmp_path / "bad.jsonl").write_text('{"study_id": "a", "text": "x"}\n' + line + "\n")
+    out = tmp_path / "o"
+    for args in (["--predictions", str(tmp_path / "bad.jsonl"), "--references", str(r)],
+                 ["--predictions", str(r), "--references", str(r), "--baseline", str(tmp_path / "bad.jsonl")]):
+        assert main(args + ["--out", str(out), "--labeler", "none", "--no-meteor", "--n-boot", "10"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.rstrip().endswith(says) and len(err.strip().splitlines()) == 1
+        assert not out.exists()  # nothing scored and half-written
 
 
 class _TwoWordLabeler:

@@ -40,6 +40,21 @@ def test_chexbert_cli_and_errors(tmp_path):
         main(["--labeler", "chexbert:/nope.pth", "--input", str(src), "--output", str(dst)])
 
 
+def test_tokenizer_folder_with_only_vocab_is_one_line(tmp_path, capsys):
+    ckpt = build_tiny_chexbert(tmp_path / "m")
+    tok = tmp_path / "tok"
+    tok.mkdir()
+    (tok / "vocab.txt").write_bytes((ckpt.parent / "tokenizer" / "vocab.txt").read_bytes())
+    src, dst = tmp_path / "in.jsonl", tmp_path / "o.jsonl"
+    src.write_text(json.dumps({"text": "Cardiomegaly."}) + "\n")
+    assert main(["--labeler", f"chexbert:{ckpt}", "--tokenizer", str(tok), "--input", str(src), "--output", str(dst)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: cannot load labeler 'chexbert:{ckpt}' with tokenizer folder {tok} (holds ['vocab.txt']): "
+                   "it needs tokenizer.json or tokenizer_config.json beside vocab.txt; copy the whole "
+                   "bert-base-uncased tokenizer folder")
+    assert not dst.exists()
+
+
 def test_help():
     out = subprocess.run([sys.executable, "-m", "radrl_dist.label", "--help"], capture_output=True, text=True, check=True)
     assert "--labeler" in out.stdout and "chexbert:PATH" in out.stdout

@@ -72,6 +72,81 @@ def test_scopes_and_cues(lab, text, obs, cls):
     assert named(lab, text).get(obs, "blank") == cls
 
 
+# The weakest observations on IU X-Ray (issue 17, item 8), one sentence per fix, from even-id reports.
+@pytest.mark.parametrize("text,expected", [
+    # a leading "borderline" hedges its own subject, not the rest of the clause
+    ("Borderline heart size, improved mediastinal widening.",
+     {"Cardiomegaly": "uncertain", "Enlarged Cardiomediastinum": "positive"}),
+    ("Stable enlarged cardiomediastinal silhouette.",
+     {"Cardiomegaly": "positive", "Enlarged Cardiomediastinum": "positive"}),
+    ("The cardiomediastinal silhouette is normal in size.",
+     {"Cardiomegaly": "negative", "Enlarged Cardiomediastinum": "negative"}),
+    ("Mild prominence of the mediastinum.", {"Enlarged Cardiomediastinum": "positive"}),
+    ("Widened upper mediastinal silhouette.", {"Enlarged Cardiomediastinum": "positive"}),
+    ("Stable right paratracheal prominence.", {"Enlarged Cardiomediastinum": "positive"}),
+    # "large" describes the hernia, not the mediastinum 40 characters before it
+    ("Air-fluid level in the middle mediastinum, most likely secondary to a large hiatal hernia.",
+     {"Enlarged Cardiomediastinum": "blank"}),
+    ("Cardiomediastinal silhouette accentuated by technical factors.", {"Enlarged Cardiomediastinum": "uncertain"}),
+    ("There is minimal fibronodular scarring right apex.", {"Lung Lesion": "positive", "Lung Opacity": "positive"}),
+    ("Stable cavity in the right apex.", {"Lung Lesion": "positive"}),
+    ("Large masslike opacity in the right lung base.", {"Lung Lesion": "positive", "Lung Opacity": "positive"}),
+    ("Round opacity measuring 2 cm in the right hilum.", {"Lung Lesion": "positive"}),
+    ("Bony overlap could obscure a small pulmonary nodule.", {"Lung Lesion": "uncertain"}),
+    ("Elevated right hemidiaphragm, with a nodular soft tissue contour.", {"Lung Lesion": "blank"}),
+    ("Focal opacity in the right midlung worrisome for pneumonitis.", {"Pneumonia": "uncertain"}),
+    ("Recommend clinical correlation for infection.", {"Pneumonia": "uncertain"}),
+    ("It would be difficult to completely exclude a superimposed pneumonia.", {"Pneumonia": "uncertain"}),
+    ("Right upper lobe cavity, consistent with prior tuberculous infection.", {"Pneumonia": "blank"}),
+    # CheXpert hedges "may be compatible with", not a bare "compatible with"
+    ("Lucency compatible with large pneumothorax and collapse of the left lung.",
+     {"Pneumothorax": "positive", "Atelectasis": "positive"}),
+    ("Opacity may be compatible with pneumonia.", {"Pneumonia": "uncertain"}),
+    # "or" hedges the conjunct before it, not the finding it explains
+    ("Bandlike left base opacities XXXX scarring or atelectasis.",
+     {"Lung Opacity": "positive", "Atelectasis": "uncertain"}),
+    ("Interlobar fissural thickening.", {"Pleural Other": "positive"}),
+    ("Left chest XXXX with tip projecting over the lower SVC.", {"Support Devices": "positive"}),
+    ("Overlying external cardiac monitor leads.", {"Support Devices": "positive"}),
+])
+def test_iu_xray_weak_observation_fixes(lab, text, expected):
+    got = named(lab, text)
+    assert {obs: got.get(obs, "blank") for obs in expected} == expected
+
+
+# Model output can be anything: long runs of the characters phrases skip over, phrase words repeated
+# thousands of times. Correctness here; the time bound lives in bench/labeler_iu_xray.py --hostile-mb.
+_JUNK = ("- " * 3000 + "-" * 9000 + " " + "venous " * 800 + "pleural-" * 800 + "no " * 500 + "a" * 9000
+         + " versus or , ; : " * 300 + "XXXX " * 500)
+
+
+def test_hostile_megabyte_output_keeps_the_report_labels(lab):
+    report = "Large right pleural effusion. No pneumothorax. Heart size is normal."
+    hostile = report + " " + (_JUNK * (1_000_000 // len(_JUNK) + 1))[:1_000_000]
+    assert len(hostile) > 1_000_000
+    assert named(lab, hostile) == named(lab, report) == {
+        "Pleural Effusion": "positive", "Pneumothorax": "negative", "Cardiomegaly": "negative"}
+
+
+def test_hostile_prefix_then_finding_inside_the_window(lab):
+    # a finding behind 15,000 characters of junk is still read; past the 20,000-character window it is not
+    assert named(lab, "-" * 15000 + " Small left pleural effusion.") == {"Pleural Effusion": "positive"}
+    assert named(lab, "-" * 25000 + " Small left pleural effusion.") == {"No Finding": "positive"}
+    row = lab.label([_JUNK * 40])[0]
+    assert set(row.tolist()) <= {0, 1, 2, 3}
+
+
+def test_unbounded_group_repetition_is_rejected(tmp_path):
+    for f in PHRASES.glob("*.yaml"):
+        shutil.copy(f, tmp_path / f.name)
+    m = tmp_path / "mentions.yaml"
+    m.write_text(m.read_text().replace("  Pneumothorax:\n", "  Pneumothorax:\n    - '(?:left |right )+pneumo'\n"))
+    with pytest.raises(ValueError, match="without bound"):
+        RuleLabeler(tmp_path)
+    m.write_text(m.read_text().replace("(?:left |right )+pneumo", "(?:left |right ){1,2}pneumo"))
+    assert named(RuleLabeler(tmp_path), "Left pneumo.")["Pneumothorax"] == "positive"
+
+
 def test_ignore_phrase_is_not_a_mention(lab):
     assert "Pleural Effusion" not in named(lab, "Small pericardial effusion.")
 

@@ -4,15 +4,33 @@ import re
 import pytest
 
 from radrl_dist.config.schema import RadRLConfig
-from radrl_dist.learner.engine_setup import cosine_with_warmup, ds_config, lora_target_regex
+import torch
+
+from radrl_dist.learner.engine_setup import build_optimizer, ds_config, lora_target_regex, lr_multiplier
 
 
 def test_cosine_with_warmup_shape():
-    f = cosine_with_warmup(10, 0.2)
+    f = lr_multiplier("cosine", 10, 0.2)
     assert [f(0), f(1)] == [0.5, 1.0]
     assert f(2) == 1.0 and f(10) == pytest.approx(0.0)
     assert f(6) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.5)))
-    assert cosine_with_warmup(4, 0.0)(0) == 1.0
+    assert lr_multiplier("cosine", 4, 0.0)(0) == 1.0
+
+
+def test_constant_schedule_is_verls_warmup_then_flat():
+    f = lr_multiplier("constant", 10, 0.2)
+    assert [f(0), f(1), f(2), f(9), f(10)] == [0.5, 1.0, 1.0, 1.0, 1.0]
+
+
+def test_optimizer_follows_the_configured_schedule():
+    p = torch.nn.Parameter(torch.zeros(2))
+    for schedule, lr_at_end in (("cosine", 0.0), ("constant", 1e-3)):
+        cfg = RadRLConfig.model_validate({"learner": {"lr": 1e-3, "lr_schedule": schedule}})
+        opt, sched = build_optimizer([("w", p)], cfg, total_updates=4)
+        for _ in range(4):
+            opt.step()
+            sched.step()
+        assert opt.param_groups[0]["lr"] == pytest.approx(lr_at_end)
 
 
 def test_lora_regex_keeps_vision_frozen_unless_asked():

@@ -68,3 +68,20 @@ def test_odd_dtypes_and_shapes_roundtrip():
     got = dict(iter_tensors(entries, buckets))
     for n, t in tensors:
         assert got[n].dtype == t.dtype and got[n].shape == t.shape and torch.equal(got[n], t), n
+
+
+def test_objref_puts_tensor_views_and_receivers_read_the_store_zero_copy(ray_local):
+    """One copy per side: no staging buffers kept by the sender; the receiver's bytes are read-only
+    views of the object store (Ray maps numpy arrays), so the engine's copy_ is the only copy."""
+    import ray
+
+    tensors = [("w", torch.randn(64, 64)), ("t", torch.arange(12.0).reshape(3, 4).t()),  # non-contiguous
+               ("h", torch.randn(40).bfloat16()), ("e", torch.zeros(0))]
+    transport = make_transport("objref")
+    m = transport.publish(1, "full", tensors, 1 << 20)
+    arrays = ray.get(m.buckets[0])
+    assert isinstance(arrays, list) and len(arrays) == 4
+    assert all(not a.flags.writeable and not a.flags.owndata for a in arrays if a.size)
+    got = dict(manifest_tensors(m))
+    for n, t in tensors:
+        assert got[n].dtype == t.dtype and torch.equal(got[n], t), n

@@ -47,3 +47,16 @@ def test_aggregate_and_format_failures():
 def test_errors():
     with pytest.raises(ValueError, match="2 predictions but 1 references"):
         grounding_metrics([[GOOD], [GOOD]], [[REF]])
+
+
+def test_map_follows_radvlm_authors_matching_and_free_variant_is_kept():
+    """Issue 17's example: the 2nd prediction's best reference (IoU 0.68) is taken; the free one has 0.566."""
+    preds = [[0, 0, 0.4, 0.4], [0.04, 0.04, 0.44, 0.44]]
+    refs = [[0, 0, 0.4, 0.4], [0.1, 0.1, 0.5, 0.5]]
+    assert sample_ap(preds, refs) == 0.5  # default: the authors' (best-IoU reference) matching
+    assert sample_ap(preds, refs, matching="best") == 0.5
+    assert sample_ap(preds, refs, matching="free") == 1.0
+    m = grounding_metrics([preds], [refs])
+    assert m["map_0.5"] == 0.5 and m["map_0.5_free"] == 1.0
+    with pytest.raises(ValueError, match="matching"):
+        sample_ap(preds, refs, matching="greedy")

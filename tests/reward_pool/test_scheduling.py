@@ -72,3 +72,35 @@ def test_describe_error_keeps_the_root_cause_of_a_ray_traceback():
                        "FileNotFoundError: CheXbert checkpoint /nonexistent/chexbert.pth not found")
     assert sch.describe_error(exc) == "RuntimeError: FileNotFoundError: CheXbert checkpoint /nonexistent/chexbert.pth not found"
     assert sch.describe_error(ValueError("x" * 999), limit=20) == "ValueError: xxxxx..."
+
+
+def test_pick_slot_ties_go_to_the_actor_sent_a_batch_longest_ago():
+    a, b = slot("a0"), slot("a1")
+    picked = []
+    for seq in range(1, 7):  # one small request at a time: both idle at every choice
+        s = sch.pick_slot([a, b], max_inflight=2)
+        s.last_sent = seq
+        picked.append(s.actor_id)
+    assert picked == ["a0", "a1"] * 3
+
+
+def test_retries_go_to_the_other_idle_actor_when_the_preferred_one_is_the_one_they_failed_on():
+    """a1 restarted after a kill: both idle, a1 preferred (sent a batch longest ago), every queued unit
+    avoids a1. The batch must go to a0; stopping at a1's empty batch stalled the pool for good."""
+    a0, a1 = slot("a0"), slot("a1")
+    a0.last_sent, a1.last_sent = 11, 4
+    q = deque(sch.Unit(f"u{i}", None) for i in range(5))
+    for u in q:
+        u.avoid = "a1"
+    chosen, units = sch.next_batch([a0, a1], q, max_inflight=2, batch_size=4)
+    assert chosen is a0 and [u.key for u in units] == ["u0", "u1", "u2", "u3"] and [u.key for u in q] == ["u4"]
+    assert sch.next_batch([a1], q, max_inflight=2, batch_size=4)[0] is a1  # alone, it takes them anyway
+    assert sch.next_batch([slot("a2", sch.SUSPECT)], q, 2, 4) is None
+
+
+def test_capped_request_keeps_short_outputs_and_cuts_long_ones():
+    r = ScoreRequest("c1", "report", "x" * 10)
+    assert r.capped(10) == (r, False)
+    cut, was = r.capped(4)
+    assert was and cut.text == "xxxx" and cut.candidate_id == "c1" and cut.task == "report"
+    assert ScoreRequest("c2", "report", None).capped(4)[1] is False  # type: ignore[arg-type]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from radrl_dist.boxes.codecs import FAMILIES, BoxCodec, model_size_from_grid
@@ -86,3 +87,27 @@ def test_parse_never_raises(text, family):
     assert isinstance(ok, bool) and isinstance(boxes, list)
     for b in boxes:
         assert all(abs(v) < float("inf") for v in b.as_tuple())
+
+
+# Fragments of hostile model output: unclosed markup of every family, and long whitespace runs (a
+# Markdown-fence regex tried `\s*` at every position: 100 KB of spaces took 70 s before the fix).
+HOSTILE_FRAGMENTS = ("<|box_start|>(", "<|box_start|>(1,2),(3,", "<|object_ref_start|>", "<|object_ref_end|>",
+                     '{"bbox_2d": [', '{"bbox_2d": [1, 2, 3, 4', '"label": "\\', "[1, 2, 3,", "```json", " " * 25,
+                     "\n\t ", "1", "[", "{", "(", ",", "e9", ".")
+HOSTILE = st.lists(st.tuples(st.sampled_from(HOSTILE_FRAGMENTS), st.integers(1, 1000)), min_size=1, max_size=3).map(
+    lambda parts: "".join(frag * k for frag, k in parts))
+
+
+@settings(max_examples=40, deadline=timedelta(seconds=3))
+@given(HOSTILE, HOSTILE, st.sampled_from(FAMILIES))
+@example("x" + " " * 40_000, " " * 40_000 + "x", "qwen3_vl")
+def test_hostile_text_around_an_answer_still_yields_its_box(before, after, family):
+    """Tens of KB of hostile fragments on both sides of a real answer: no exception, the answer's box
+    is found (within the format's quantisation), every box finite; the deadline catches a parser
+    that goes quadratic (the timing bound itself is in bench/box_parsers.py)."""
+    codec = BoxCodec(family)
+    boxes, ok = codec.parse(before + codec.encode([MSCXR], SRC, MODEL) + after, SRC, MODEL)
+    assert isinstance(ok, bool)
+    assert all(abs(v) < float("inf") for b in boxes for v in b.as_tuple())
+    tol = 10.2 if family == "radvlm" else 2.5  # pixels, as in the round trip
+    assert any(max(abs(x - y) for x, y in zip(b.as_tuple(), MSCXR.as_tuple())) <= tol for b in boxes), boxes[:3]

@@ -122,3 +122,73 @@ def test_any_output_scores_in_range(samples):
 
 
 _CR = CompositeReward(SPEC)
+
+
+def _spec(**reward):
+    from radrl_dist.config.schema import RewardConfig
+    from radrl_dist.rewards.pool.assemble import spec_from_config
+
+    return spec_from_config(RewardConfig(**reward), {"report": "think_report", "grounding": "think_answer"})
+
+
+GROUNDED = "<think>x</think><answer><|box_start|>(111,562),(412,650)<|box_end|></answer>"  # IoU 88/156 = 0.564
+
+
+def test_reward_params_from_config_reach_any_component():
+    """reward.params sets any component's keyword parameters (not only MCCS/CCS)."""
+    texts = ["<answer><|box_start|>(111,562),(412,718)<|box_end|></answer>", "<think>x</think><answer></answer>"]
+    w = {"grounding": {"format_answer": 1.0, "iou": 1.0}}
+    base = CompositeReward(_spec(weights=w)).score(batch(texts, ["grounding"] * 2))
+    assert base.components["grounding/format_answer"][0] == 0.25  # partial credit: no think block
+    params = {"format_answer": {"partial_credit": False}, "iou": {"both_empty": 0.0}}
+    tuned = CompositeReward(_spec(weights=w, params=params)).score(batch(texts, ["grounding"] * 2))
+    assert tuned.components["grounding/format_answer"][0] == 0.0
+    no_boxes = RewardBatch(["grounding"], ["<think>x</think><answer>none</answer>"], boxes=[[]], image_sizes=[SRC])
+    assert CompositeReward(_spec(weights=w)).score(no_boxes).components["grounding/iou"][0] == 1.0
+    assert CompositeReward(_spec(weights=w, params={"iou": {"both_empty": 0.0}})).score(
+        no_boxes).components["grounding/iou"][0] == 0.0
+
+
+def test_unknown_reward_param_names_its_dotted_path():
+    with pytest.raises(ValueError, match=r"reward\.params\.iou\.both_emtpy: .*takes \['both_empty', 'match_labels'\]"):
+        _spec(params={"iou": {"both_emtpy": 0.0}})
+    with pytest.raises(ValueError, match=r"reward\.params\.format_answer_binary\.partial_credit"):
+        _spec(params={"format_answer_binary": {"partial_credit": True}})
+    with pytest.raises(KeyError, match="unknown reward component 'iuo'"):
+        _spec(params={"iuo": {"both_empty": 0.0}})
+    with pytest.raises(ValueError, match=r"reward\.params\.neg_radcliq: .*reward\.model_rewards"):
+        _spec(params={"neg_radcliq": {"max_chars": 10}})
+
+
+def test_binary_format_rewards_by_name():
+    """BoxMed-RL eq. 8: 1 for a well-formed answer, else 0 (partial credit would give 0.25 / 0.75)."""
+    texts = ["<think>a</think><answer>b</answer>", "<answer>b</answer>", "note <think>a</think><answer>b</answer>"]
+    spec = {"grounding": {"format_answer_binary": 1.0, "format_answer": 0.0}, "report": {"format_report_binary": 1.0}}
+    texts += ["<think>a</think><report>b</report>"]
+    res = CompositeReward(spec).score(batch(texts, ["grounding"] * 3 + ["report"]))
+    assert res.components["grounding/format_answer_binary"][:3].tolist() == [1.0, 0.0, 0.0]
+    assert res.components["grounding/format_answer"][:3].tolist() == [1.0, 0.25, 0.75]
+    assert res.components["report/format_report_binary"][3] == 1.0
+
+
+def test_grounding_reward_variants_by_name():
+    """iou: the paper's soft-F1 (= IoU for one box); iou_radvlm_code: the authors' code, 2u/(1+u)."""
+    res = CompositeReward({"grounding": {"iou": 1.0, "iou_radvlm_code": 0.0}}).score(batch([GROUNDED], ["grounding"]))
+    u = res.components["grounding/iou"][0]
+    assert u == pytest.approx(88 / 156, abs=0.01)
+    assert res.components["grounding/iou_radvlm_code"][0] == pytest.approx(2 * u / (1 + u), abs=1e-12)
+
+
+def test_negative_mccs_margin_from_config():
+    from radrl_dist.config import load_config
+
+    assert load_config(None, ["reward.mccs_margin=-0.5"]).reward.mccs_margin == -0.5
+    from radrl_dist.config.loader import ConfigError
+
+    with pytest.raises(ConfigError, match=r"reward\.mccs_margin"):
+        load_config(None, ["reward.mccs_margin=-1.0"])
+    lab = RuleLabeler()
+    cand, ref = lab.label(["Stable mild cardiomegaly."]), lab.label([REF])  # TEST_VECTORS reports 4 and 2: CCS 0.5
+    b = RewardBatch(["report"], ["<report>x</report>"], candidate_labels=cand, reference_labels=ref)
+    res = CompositeReward(_spec(weights={"report": {"mccs": 1.0}}, mccs_margin=-0.5)).score(b)
+    assert res.total[0] == pytest.approx((0.5 + 0.5) / 1.5, abs=1e-7)

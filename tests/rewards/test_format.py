@@ -67,3 +67,76 @@ def test_never_raises_and_in_range(text):
         assert ok == (extract_answer(text, tag, on_missing="zero")[1])
         if ok:
             assert s > 0.0
+
+
+# ---------------------------------------------------------------- linear-time parsers (issue 18, item 8)
+# The oracle: extract_answer as it was before the parsers were made linear (its regex rescans the rest
+# of the text for every unclosed <think>, quadratic), kept here only to pin the new one on short inputs.
+def _old_extract_answer(text, tag="report", on_missing="raw", think_tag="think"):
+    import re
+
+    from radrl_dist.labelers.base import as_text
+
+    text = as_text(text)
+    op, cl = f"<{tag}>", f"</{tag}>"
+    n_open, n_close = text.count(op), text.count(cl)
+    if n_open == 1 and n_close == 1:
+        s, e = text.index(op), text.index(cl)
+        if e > s and text[s + len(op) : e].strip():
+            return text[s + len(op) : e].strip(), True
+    if on_missing == "zero":
+        return "", False
+    top, tcl = f"<{think_tag}>", f"</{think_tag}>"
+    raw = re.sub(re.escape(top) + r".*?" + re.escape(tcl), " ", text, flags=re.S)
+    if op in raw:
+        raw = raw[raw.rindex(op) + len(op) :]
+    if top in raw:
+        raw = raw[: raw.index(top)]
+    for t in (op, cl, top, tcl):
+        raw = raw.replace(t, " ")
+    return " ".join(raw.split()), False
+
+
+PIECES = ["<think>", "</think>", "<report>", "</report>", "<answer>", "</answer>", "<think", "think>", "</",
+          "<", ">", "a", "Effusion.", " ", "\n", "\u2028", "<<think>>"]
+ADVERSARIAL = st.lists(st.sampled_from(PIECES), max_size=40).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(ADVERSARIAL, st.text(alphabet="<>/thinkrepo \n", max_size=80)))
+def test_linear_extractor_equals_old_regex_extractor(text):
+    for tag in ("report", "answer"):
+        for mode in ("raw", "zero"):
+            assert extract_answer(text, tag, mode) == _old_extract_answer(text, tag, mode)
+    assert extract_answer(text, "answer", think_tag="report") == _old_extract_answer(text, "answer", think_tag="report")
+
+
+def _adversarial(n: int) -> dict[str, str]:
+    """Outputs a hostile or broken policy can write, each about n characters."""
+    k = n // 7
+    return {"unclosed_think": "<think>" * k, "unclosed_think_after_text": "Effusion. " + "<think>" * k,
+            "closes_first": "</think>" * (k // 2) + "<think>" * (k // 2),
+            "open_answers": "<report>" * k + "x", "nested": "<think>" * (k // 2) + "</think>" * (k // 2),
+            "alternating": "<think>a</think>" * (k // 3) + "<report>x", "partial_tags": "<think" * k + ">",
+            "text_then_unclosed": ("Small effusion. " * (k // 4)) + "<think>" * (k // 2)}
+
+
+@pytest.mark.parametrize("name,text", sorted(_adversarial(3000).items()))
+def test_adversarial_outputs_parse_like_the_old_extractor(name, text):
+    for mode in ("raw", "zero"):
+        assert extract_answer(text, "report", mode) == _old_extract_answer(text, "report", mode)
+    assert format_score(text, "report") in (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def test_megabyte_adversarial_outputs_parse_without_error():
+    """1 MB versions (the old extractor needed minutes on some): right answers, no exception.
+    The time bound is measured by bench/parsers.py, not asserted here."""
+    big = _adversarial(1 << 20)
+    assert extract_answer(big["unclosed_think"]) == ("", False)
+    assert extract_answer(big["unclosed_think_after_text"]) == ("Effusion.", False)
+    assert extract_answer(big["nested"]) == ("", False)
+    assert extract_answer(big["open_answers"]) == ("x", False)
+    assert extract_answer(big["alternating"]) == ("x", False)
+    assert extract_answer(big["text_then_unclosed"])[0].startswith("Small effusion. Small")
+    for text in big.values():
+        assert format_score(text, "report") in (0.0, 0.5) and format_score(text, "report", partial_credit=False) == 0.0

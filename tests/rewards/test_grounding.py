@@ -76,3 +76,19 @@ box = st.builds(Box, coord, coord, coord, coord, st.sampled_from([None, "a", "b"
 def test_soft_f1_in_range(preds, refs, clip, labels):
     v = soft_f1(preds, refs, image_size=(100, 100) if clip else None, match_labels=labels)
     assert 0.0 <= v <= 1.0 and not np.isnan(v)
+
+
+def test_radvlm_code_precision_variant():
+    """The authors' public code: P = mass / (mass + unmatched predictions); one box of IoU u -> 2u/(1+u)."""
+    u = iou(GOOD.as_tuple(), REF.as_tuple())
+    assert soft_f1([GOOD], [REF], precision="mass") == pytest.approx(2 * u / (1 + u), abs=1e-12)
+    assert soft_f1([GOOD], [REF], precision="mass") == pytest.approx(0.747, abs=1e-3)  # the paper figure's box
+    assert soft_f1([GOOD], [REF], precision="boxes") == pytest.approx(0.596, abs=1e-3)  # today's = the figure's 0.6
+    # an extra box that overlaps nothing is unmatched: P = u / (u + 1), R = u
+    p, r = u / (u + 1), u
+    assert soft_f1([GOOD, BAD], [REF], precision="mass") == pytest.approx(2 * p * r / (p + r), abs=1e-12)
+    assert soft_f1([BAD], [REF], precision="mass") == 0.0
+    assert soft_f1([], [], precision="mass") == 1.0 and soft_f1([GOOD], [], precision="mass") == 0.0
+    assert iou_reward([[GOOD]], [[REF]], precision="mass")[0] == pytest.approx(2 * u / (1 + u))
+    with pytest.raises(ValueError, match="precision"):
+        soft_f1([GOOD], [REF], precision="iou")

@@ -113,3 +113,12 @@ def test_ranges_never_nan(a, b, m, bb):
     for x, lo in ((c, -1.0), (r, 0.0), (f, 0.0)):
         assert not np.isnan(x).any() and (x >= lo - 1e-12).all() and (x <= 1 + 1e-12).all()
     np.testing.assert_allclose(ccs(a, b), ccs(b, a))  # symmetric
+
+
+def test_negative_margin_by_hand():
+    """MRG-R1 allows m in (-1, 1): (ccs - m) / (1 - m) at m = -0.5, computed by hand."""
+    assert one(mccs, R4, R2, margin=-0.5) == pytest.approx((0.5 + 0.5) / 1.5, abs=1e-7)  # 0.6667
+    assert one(mccs, R1, R2, margin=-0.5) == pytest.approx((-0.25 + 0.5) / 1.5, abs=1e-7)  # 0.1667: m < 0 rewards it
+    assert one(mccs, R2, R3, margin=-0.5) == pytest.approx((1 / (2 * 3 ** 0.5) + 0.5) / 1.5, abs=1e-7)  # 0.5258
+    with pytest.raises(ValueError, match=r"\(-1, 1\)"):
+        mccs(R4[None], R2[None], margin=-1.0)

@@ -71,3 +71,24 @@ def test_lora_publish_matches_peft_merge(tiny_cache, image_dir):
         engine.load_weights(manifest)
         got = engine.generate([req], n=1, greedy=True)[0].candidates[0]
         assert got.token_ids == hf_greedy(ref_model, engine, req, 8)
+
+
+def test_a_load_failing_half_way_serves_no_version_until_reloaded(tiny_cache):
+    """The HF load copies tensor by tensor; one that fails after some copies must not leave the engine
+    claiming its old version with a mix of old and new weights (the pool's version gate relies on it)."""
+    import torch
+
+    from radrl_dist.rollout.engine import LOADING
+    from radrl_dist.weight_sync.manifest import WeightManifest, pack_state
+
+    engine = make_engine(rollout_cfg("hf"), model_cfg(tiny_cache), MAX_PROMPT)
+    good, _ = full_manifest(resolve(tiny_cache), version=1)
+    state = {n: t.clone() for n, t in engine.model.state_dict().items() if "language_model" in n and t.ndim == 2}
+    names = sorted(state)
+    state[names[-1]] = state[names[-1]].reshape(-1)  # same bytes, wrong shape: fails after the others copied
+    entries, buckets = pack_state([(n, state[n] + 1.0) for n in names], 64 * 1024)
+    with pytest.raises(ValueError, match="manifest shape"):
+        engine.load_weights(WeightManifest(1, "full", entries, buckets))
+    assert engine.version == LOADING
+    assert not torch.equal(engine.model.state_dict()[names[0]], state[names[0]])  # it was half-loaded
+    assert engine.load_weights(good) == 1  # a whole version brings it back

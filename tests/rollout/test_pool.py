@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 def pool(tiny_cache):
     resolve(tiny_cache)  # build the tiny model once, before two actors race for it
     ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
-    p = RolloutPool(rollout_cfg("hf", num_actors=2, max_retries=2), model_cfg(tiny_cache), MAX_PROMPT, revive_timeout_s=180)
+    p = RolloutPool(rollout_cfg("hf", num_actors=2, max_retries=2, chunk_size=2), model_cfg(tiny_cache), MAX_PROMPT, revive_timeout_s=180)
     yield p
     p.shutdown()
     ray.shutdown()
@@ -67,6 +67,43 @@ def test_spread_publish_kill_and_restart(pool, image_dir, tiny_cache):
     _check(batch, ids, 1)
     assert pool.versions() == [1, 1]
     assert any(e.startswith("hf-0-") and e != old_engine for e in batch.stats["engines"])
+
+
+def test_dynamic_dispatch_fast_replica_serves_more_chunks(pool, image_dir):
+    """Actor 0 throttled 4x: the work queue hands the fast actor most chunks; every study once, at the pool's version."""
+    reqs = make_requests(image_dir, 8, prefix="d")
+    ids = [r.study_id for r in reqs]
+    ray.get(pool.actors[0].set_slow_factor.remote(4.0))
+    try:
+        batch = pool.generate(reqs)  # rollout.chunk_size=2: four chunks
+    finally:
+        ray.get(pool.actors[0].set_slow_factor.remote(1.0))
+    slow, fast = batch.stats["chunks_by_actor"]
+    assert slow + fast == 4 and batch.stats["chunk_size"] == 2
+    assert fast > slow, batch.stats  # the old one-chunk-per-actor split gives each one chunk of 4
+    served = [s for chunk in batch.study_ids for s in chunk]
+    assert len(served) == len(set(served)) == 8
+    _check(batch, ids, pool.version)
+    assert pool.in_flight() == []
+
+
+def test_chunks_in_flight_queues_two_per_replica(pool, image_dir):
+    """chunks_in_flight=2: a replica holds two chunks at once, never more, and each study is served once."""
+    reqs = make_requests(image_dir, 8, prefix="q")
+    pool.cfg = pool.cfg.model_copy(update={"chunks_in_flight": 2})
+    seen = []
+    th = threading.Thread(target=lambda: seen.append(pool.generate(reqs, chunk_size=1)))
+    try:
+        th.start()
+        peak = 0  # most chunks one replica held at once
+        while th.is_alive():
+            peak = max(peak, max(pool._busy.values(), default=0))
+            time.sleep(0.002)
+        th.join()
+    finally:
+        pool.cfg = pool.cfg.model_copy(update={"chunks_in_flight": 1})
+    assert peak == 2 and max(pool._busy.values()) == 0
+    _check(seen[0], [r.study_id for r in reqs], pool.version)
 
 
 def test_all_actors_dead_is_a_clear_error(pool, image_dir):

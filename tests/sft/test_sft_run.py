@@ -43,7 +43,7 @@ def test_grpo_from_sft_checkpoint_serves_it_before_the_first_update(sft_run):
     from radrl_dist.data.reader import read_studies
     from radrl_dist.models.loading import load_processor
     from radrl_dist.models.prompts import load_image, prompt_text
-    from radrl_dist.models.tokenizer import vision_token_ids
+    from radrl_dist.models.tokenizer import completion_strip_ids, decode_completion, vision_token_ids
     from radrl_dist.train.data_setup import resolve_data
     from radrl_dist.train.driver import run
 
@@ -69,5 +69,6 @@ def test_grpo_from_sft_checkpoint_serves_it_before_the_first_update(sft_run):
         enc = proc(text=[prompt_text(proc, st, "plain")], images=[load_image(st.image_paths[0])], return_tensors="pt")
         with torch.no_grad():
             out = model.generate(**enc, do_sample=False, max_new_tokens=12, suppress_tokens=vision_token_ids(proc.tokenizer))
-        hf_text = proc.tokenizer.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        hf_text = decode_completion(proc.tokenizer, out[0, enc["input_ids"].shape[1]:].tolist(),
+                                    completion_strip_ids(proc.tokenizer))
         assert text == hf_text, sid

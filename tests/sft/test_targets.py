@@ -58,3 +58,21 @@ def test_grounding_target_round_trips_through_the_codec(study, family):
 def test_unknown_kind_is_an_error(study):
     with pytest.raises(ValueError, match="unknown SFT target kind"):
         build_target(study, "summary", "qwen2_vl")
+
+
+def test_structured_chain_of_a_phrase_grounding_row_uses_its_phrases_and_labels():
+    """BoxMed-RL phase I-a trains on MS-CXR + LATTE-CXR rows: phrase + box, no report."""
+    row = Study("g", ["x.png"], "grounding", boxes=[Box(1, 2, 3, 4, "Pleural Effusion", "small left pleural effusion"),
+                                                   Box(5, 6, 7, 8, None, "right lower lobe opacity")])
+    assert build_target(row, "structured_chain", "qwen2_vl", labeler=build_labeler("rules")).splitlines() == [
+        "Finding: small left pleural effusion -> Disease: Pleural Effusion -> Region: left lung",
+        "Finding: right lower lobe opacity -> Disease: Lung Opacity -> Region: right lung",  # labeler: no box label
+    ]
+
+
+def test_concept_chain_prompt_asks_for_the_chain_and_names_no_box_format():
+    from radrl_dist.models.prompts import instruction_for
+
+    row = Study("g", ["x.png"], "grounding", boxes=[Box(1, 2, 3, 4, "Pleural Effusion", "left pleural effusion")])
+    text = instruction_for(row, "concept_chain", "qwen2_vl")
+    assert "Finding: ... -> Disease: ... -> Region: ..." in text and "box" not in text.lower()

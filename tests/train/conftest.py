@@ -33,6 +33,7 @@ def tiny_overrides(out: Path | str, tag: str, **extra) -> list[str]:
         "model.tiny.cache_dir": str(REPO / "cache" / "tiny_models"),
         "rollout.group_size": 2, "rollout.max_new_tokens": 8,
         "logging.tensorboard": False, "logging.progress": False, "checkpoint.save_final_model": False,
+        "checkpoint.every_n_steps": 0,  # the demo config checkpoints; runs that test it ask for it
         "cluster.num_cpus": 4, "logging.output_dir": str(out), "reward.pool_name": f"radrl-test-{tag}",
     }
     base.update(extra)

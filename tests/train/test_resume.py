@@ -1,16 +1,20 @@
-"""Kill-and-resume, then learner death.
+"""Kill-and-resume, poisoned and corrupted checkpoints, then learner death.
 
 A CLI run checkpointing every step is SIGKILLed once its step-2 checkpoint is complete; an
-incomplete later checkpoint (no driver_state.json) is planted. `resume: auto` must skip it, continue
-at step 3 with the weight version after step 2 and draw the same step-3 batch as the uninterrupted
-reference run (sync_run, same data and seeds). The resumed run then loses a learner worker right
-after its step-3 checkpoint: it must stop with a message naming that checkpoint, left intact.
+incomplete later checkpoint (no manifest) is planted, and a file of the step-2 checkpoint is
+truncated. `resume: auto` must skip both, naming each and why, continue at step 2 from the step-1
+checkpoint with its weight version and draw the same batches as the uninterrupted reference run
+(sync_run, same data and seeds); metrics.jsonl then holds every step once and one held-out START.
+A pickle payload planted in any file of a real checkpoint never runs. The resumed run then loses a
+learner worker right after its step-3 checkpoint: it must stop with a message naming that
+checkpoint, left intact.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import pickle
+import shutil
 import signal
 import subprocess
 import time
@@ -18,11 +22,17 @@ from pathlib import Path
 
 import pytest
 import ray
+import torch
 
 from radrl_dist.cluster.loopback import _session_pids
 from radrl_dist.config import load_config
+from radrl_dist.learner.checkpoint import weights_only_loads
 from radrl_dist.train import run_state as rs
+from radrl_dist.train.checkpoint_manifest import MANIFEST, CheckpointInvalid
 from radrl_dist.train.driver import LearnerDiedError
+from radrl_dist.train.loop import TrainingRun
+
+from radrl_dist.train.metrics_log import read_metrics
 
 from .conftest import PY, REPO, run_in_process, subprocess_env, tiny_overrides, train_rows
 
@@ -44,7 +54,7 @@ def killed_run(tmp_path_factory):
     log = open(out.parent / "killed_run.log", "w")
     proc = subprocess.Popen(cmd, cwd=REPO, env=subprocess_env(), stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True)
-    marker = rs.step_dir(out / "checkpoints", 2) / rs.STATE_FILE
+    marker = rs.step_dir(out / "checkpoints", 2) / MANIFEST
     deadline = time.monotonic() + 400
     try:
         while not marker.is_file():
@@ -59,18 +69,22 @@ def killed_run(tmp_path_factory):
         log.close()
     killed_rows = train_rows(out / "metrics.jsonl")
     done = rs.latest_checkpoint(out / "checkpoints")
+    pristine = out.parent / "pristine_step2"  # an untouched copy for the payload test
+    shutil.copytree(done, pristine)
     incomplete = rs.step_dir(out / "checkpoints", 9)  # newer than any real one, but never finished
     (incomplete / "learner").mkdir(parents=True)
     (incomplete / "learner" / "partial.pt").write_bytes(b"half a file")
+    truncated = next(done.rglob("*model_states.pt"))  # the newest complete checkpoint, damaged
+    truncated.write_bytes(truncated.read_bytes()[:1000])
+    start_rows = [r for r in read_metrics(out / "metrics.jsonl") if r.get("heldout/tag") == "start"]
     return {"out": out, "sets": sets, "rc": proc.returncode, "killed_rows": killed_rows, "latest": done,
-            "incomplete": incomplete}
+            "incomplete": incomplete, "truncated": truncated, "pristine": pristine, "start_rows": start_rows}
 
 
 @pytest.fixture(scope="module")
 def resumed_run(local_ray, killed_run):
     out = killed_run["out"]
     cfg = load_config(None, killed_run["sets"] + ["checkpoint.resume=auto"])
-    n_before = len((out / "metrics.jsonl").read_text().splitlines())
 
     def setup(tr, extras):
         save = tr._checkpoint
@@ -83,9 +97,9 @@ def resumed_run(local_ray, killed_run):
         tr._checkpoint = checkpoint_then_kill
 
     outcome, stdout, _ = run_in_process(cfg, setup)
-    lines = (out / "metrics.jsonl").read_text().splitlines()[n_before:]
-    rows = [r for r in (json.loads(line) for line in lines) if "reward/mean" in r]
-    return {"outcome": outcome, "stdout": stdout, "rows": rows}
+    all_rows = read_metrics(out / "metrics.jsonl")
+    rows = [r for r in all_rows if "reward/mean" in r and r["step"] > 1]  # the killed run's were dropped
+    return {"outcome": outcome, "stdout": stdout, "rows": rows, "all_rows": all_rows}
 
 
 def test_kill_left_step2_checkpoint(killed_run):
@@ -96,17 +110,85 @@ def test_kill_left_step2_checkpoint(killed_run):
     assert rs.latest_checkpoint(killed_run["out"] / "checkpoints") == latest, "incomplete checkpoint not skipped"
 
 
-def test_resume_continues_at_next_step_with_same_batch(killed_run, resumed_run, sync_run):
-    latest = killed_run["latest"]
-    last_step = rs.read_driver_state(latest).step
-    assert f"resumed from {latest} at step {last_step}" in resumed_run["stdout"], resumed_run["stdout"][-2000:]
+def test_resume_skips_corrupt_checkpoints_naming_them(killed_run, resumed_run, sync_run):
+    out, stdout = killed_run["out"], resumed_run["stdout"]
+    assert f"skipped checkpoint step_000009: {killed_run['incomplete']}: no {MANIFEST}" in stdout, stdout[-3000:]
+    assert f"skipped checkpoint step_000002: {killed_run['truncated']}: 1000 bytes, the manifest says" in stdout, stdout[-3000:]
+    fallback = rs.step_dir(out / "checkpoints", 1)
+    assert f"resumed from {fallback} at step 1" in stdout, stdout[-3000:]
     rows = resumed_run["rows"]
-    assert last_step == 2 and rows and rows[0]["step"] == 3, [r["step"] for r in rows]
+    assert rows and rows[0]["step"] == 2, [r["step"] for r in rows]
     killed = {r["step"]: r for r in killed_run["killed_rows"]}
-    assert rows[0]["weight_version"] == killed[last_step]["weight_version"] + 1
+    assert rows[0]["weight_version"] == killed[1]["weight_version"] + 1
     reference = {r["step"]: r["data/study_ids"] for r in train_rows(sync_run["out"] / "metrics.jsonl")}
     for r in rows:  # same seeds and data as the uninterrupted reference run: same batches
         assert r["data/study_ids"] == reference[r["step"]], (r["step"], r["data/study_ids"], reference[r["step"]])
+
+
+def test_metrics_after_resume_hold_each_step_once_and_the_first_start(killed_run, resumed_run):
+    assert 2 in {r["step"] for r in killed_run["killed_rows"]}  # logged before the kill, redone after
+    steps = [r["step"] for r in resumed_run["all_rows"] if "reward/mean" in r]
+    assert steps == sorted(set(steps)) == [1, 2, 3], steps
+    starts = [r for r in resumed_run["all_rows"] if r.get("heldout/tag") == "start"]
+    assert starts == killed_run["start_rows"] and len(starts) == 1, starts
+    step3 = rs.read_driver_state(rs.step_dir(killed_run["out"] / "checkpoints", 3))
+    assert step3.extra["heldout_start"] == starts[0]["heldout/mean_reward"]
+    per_study = step3.extra["heldout_start_studies"]  # kept so the resumed run's END pairs with START
+    assert len(per_study) == 2 and sum(per_study.values()) / 2 == pytest.approx(step3.extra["heldout_start"])
+
+
+class _Payload:
+    """Unpickling this writes a marker file: what a poisoned checkpoint file would do."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (exec, (f"open({self.marker!r}, 'w').write('ran')",))
+
+
+def test_payload_in_any_checkpoint_file_never_runs(killed_run, tmp_path):
+    from deepspeed.runtime.checkpoint_engine.torch_checkpoint_engine import TorchCheckpointEngine
+
+    pristine, marker = killed_run["pristine"], tmp_path / "payload_ran"
+    live = tmp_path / "live.pt"
+    torch.save(_Payload(tmp_path / "live_marker"), live, _use_new_zipfile_serialization=False)
+    torch.load(live, weights_only=False)  # the payload is live: an unrestricted load runs it
+    assert (tmp_path / "live_marker").exists()
+    files = sorted(p.relative_to(pristine) for p in pristine.rglob("*") if p.is_file())
+    assert any(f.name.endswith("optim_states.pt") for f in files) and any(f.suffix == ".json" for f in files)
+    engine = TorchCheckpointEngine()
+    for rel in files:
+        run = tmp_path / rel.as_posix().replace("/", "_") / "run"
+        ckpt = rs.step_dir(run / "checkpoints", 2)
+        shutil.copytree(pristine, ckpt)
+        torch.save(_Payload(marker), ckpt / rel, _use_new_zipfile_serialization=False)
+        cfg = load_config(None, tiny_overrides(run, "payload", **{"checkpoint.resume": str(ckpt)}))
+        with pytest.raises(CheckpointInvalid, match=str(ckpt / rel).replace("+", r"\+")):
+            with TrainingRun(cfg):  # refused before any actor starts
+                pass
+        with pytest.raises(CheckpointInvalid, match="no checkpoint under .* verifies"):
+            rs.resolve_resume("auto", run / "checkpoints")
+        if rel.suffix == ".pt":  # without the manifest, DeepSpeed's own loader is still weights-only
+            with weights_only_loads(), pytest.raises(pickle.UnpicklingError):
+                engine.load(str(ckpt / rel), map_location="cpu")
+        assert not marker.exists(), f"payload in {rel} ran"
+    with weights_only_loads():  # and the real DeepSpeed files load under that restriction
+        for rel in files:
+            if rel.suffix == ".pt":
+                assert isinstance(engine.load(str(pristine / rel), map_location="cpu"), dict)
+
+
+def test_empty_driver_state_is_one_clear_line(tmp_path):
+    from radrl_dist.train.checkpoint_manifest import write_manifest
+
+    ckpt = rs.step_dir(tmp_path, 4)
+    ckpt.mkdir(parents=True)
+    (ckpt / rs.STATE_FILE).write_text("")
+    write_manifest(ckpt)
+    with pytest.raises(CheckpointInvalid) as err:
+        rs.resolve_resume(str(ckpt), tmp_path)
+    assert str(err.value) == f"checkpoint.resume={str(ckpt)!r}: {ckpt / rs.STATE_FILE}: empty file"
 
 
 def test_learner_death_stops_run_naming_last_checkpoint(killed_run, resumed_run):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from radrl_dist.labelers.factory import build_labeler
 from radrl_dist.train.driver import TrainResult
 
@@ -51,8 +53,11 @@ def test_outputs_written_and_heldout_line_printed(sync_run):
     assert any("text" in s and "reward" in s and s.get("heldout") is None for s in samples)
     assert any(s.get("heldout") == "end" for s in samples)
     res = sync_run["outcome"]
-    line = f"held-out reward: {res.heldout_start:.4f} -> {res.heldout_end:.4f}"
+    summary = json.loads((out / "heldout_summary.json").read_text())  # the paired CI over held-out studies
+    line = (f"held-out reward: {res.heldout_start:.4f} -> {res.heldout_end:.4f} "
+            f"(95% CI of the gain: [{summary['ci_low']:+.4f}, {summary['ci_high']:+.4f}])")
     assert line in sync_run["stdout"], sync_run["stdout"][-2000:]
+    assert summary["n_studies"] == 2 and summary["gain"] == pytest.approx(res.heldout_end - res.heldout_start)
     assert (out / "config.yaml").is_file()
 
 

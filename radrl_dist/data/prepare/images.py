@@ -22,6 +22,8 @@ from typing import Any, Iterable
 import numpy as np
 from PIL import Image
 
+from radrl_dist.data.images import ImageOpenError, decode_errors, open_image
+
 DICOM_SUFFIXES = (".dcm", ".dicom")
 RASTER_SUFFIXES = (".png", ".jpg", ".jpeg")
 IMAGE_SUFFIXES = RASTER_SUFFIXES + DICOM_SUFFIXES
@@ -152,11 +154,10 @@ def prepare_image(source: str, out_path: str | None, max_side: int | None = None
         out_path = str(Path(out_path).with_suffix(".png"))
     else:
         try:
-            img = Image.open(source)
-            img.size  # noqa: B018 - header parsed
+            img = open_image(source)  # header parsed, size checked against the pixel limit (bombs)
             if verify or max_side:
                 img.load()
-        except Exception as exc:  # noqa: BLE001 - PIL raises OSError, SyntaxError, ValueError...
+        except (ImageOpenError, *decode_errors()) as exc:
             raise ImageError(f"unreadable image {source}: {exc}") from exc
         method = "none"
     ow, oh = img.size

@@ -9,7 +9,7 @@ Operators: `python -m radrl_dist.rewards.pool --address HOST:PORT status|add|dra
 
 from radrl_dist.rewards.pool.client import DEFAULT_NAME, DEFAULT_NAMESPACE, RewardPool
 from radrl_dist.rewards.pool.settings import PoolSettings
-from radrl_dist.rewards.pool.types import RewardPoolError, ScoreRequest, ScoreResult, SwapError
+from radrl_dist.rewards.pool.types import RewardPoolError, RouterLostError, ScoreRequest, ScoreResult, SwapError
 
-__all__ = ["DEFAULT_NAME", "DEFAULT_NAMESPACE", "PoolSettings", "RewardPool", "RewardPoolError", "ScoreRequest",
-           "ScoreResult", "SwapError"]
+__all__ = ["DEFAULT_NAME", "DEFAULT_NAMESPACE", "PoolSettings", "RewardPool", "RewardPoolError", "RouterLostError",
+           "ScoreRequest", "ScoreResult", "SwapError"]

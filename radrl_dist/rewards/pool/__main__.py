@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("n", type=int, nargs="?", default=1)
     a.add_argument("--spec", help="labeller spec for the new actors (default: the pool's)")
     a.add_argument("--tokenizer", help="tokenizer dir for a chexbert spec")
+    a.add_argument("--timeout", type=float, default=None,
+                   help="seconds to place and load them (default: the pool's reward.start_timeout_s); on "
+                        "timeout exit 1 saying which resources are missing")
     d = sub.add_parser("drain", help="stop sending to actors, let their batches finish, remove them")
     d.add_argument("n", type=int, nargs="?", default=None, help="how many (the least busy); default 1")
     d.add_argument("--actor", action="append", dest="actors", help="actor id (repeatable), see status")
@@ -82,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "status":
             out = pool.status()
         elif args.cmd == "add":
-            out = {"added": pool.add(args.n, args.spec, args.tokenizer)}
+            out = {"added": pool.add(args.n, args.spec, args.tokenizer, args.timeout)}
         elif args.cmd == "drain":
             out = {"drained": pool.drain(args.n, args.actors, args.timeout, args.force)}
         else:

@@ -25,7 +25,8 @@ from radrl_dist.rewards.pool.types import ScoreRequest, ScoreResult
 
 # Components that read `view.candidate_labels` / `view.reference_labels`.
 LABEL_COMPONENTS = frozenset({"mccs", "ccs", "ce_f1"})
-PROMPT_FORMAT_TAGS: dict[str, str | None] = {"plain": None, "think_report": "report", "think_answer": "answer"}
+PROMPT_FORMAT_TAGS: dict[str, str | None] = {"plain": None, "think_report": "report", "think_answer": "answer",
+                                              "concept_chain": None}
 
 
 def spec_from_config(cfg, prompt_formats: Mapping[str, str] | None = None) -> CompositeSpec:
@@ -35,11 +36,25 @@ def spec_from_config(cfg, prompt_formats: Mapping[str, str] | None = None) -> Co
         if fmt not in PROMPT_FORMAT_TAGS:
             raise ValueError(f"prompt format of {task!r} must be one of {sorted(PROMPT_FORMAT_TAGS)}, got {fmt!r}")
         tags[task] = PROMPT_FORMAT_TAGS[fmt]
-    params = {"mccs": {"margin": cfg.mccs_margin, "both_blank": cfg.both_blank},
-              "ccs": {"both_blank": cfg.both_blank}}
-    params.update(model_params(cfg))
-    return CompositeSpec(weights={t: dict(w) for t, w in cfg.weights.items()}, params=params,
+    return CompositeSpec(weights={t: dict(w) for t, w in cfg.weights.items()}, params=component_params(cfg),
                          answer_tags=tags, on_missing=cfg.missing_tag)
+
+
+def component_params(cfg) -> dict[str, dict]:
+    """{component: kwargs}: MCCS/CCS from reward.mccs_margin / both_blank, then `reward.params` on top
+    (the composite checks every name against the component's signature), model-based ones from
+    reward.model_rewards."""
+    from radrl_dist.rewards.model_based.factory import MODEL_COMPONENTS
+
+    params: dict[str, dict] = {"mccs": {"margin": cfg.mccs_margin, "both_blank": cfg.both_blank},
+                               "ccs": {"both_blank": cfg.both_blank}}
+    for name, given in cfg.params.items():
+        if name in MODEL_COMPONENTS:
+            raise ValueError(f"reward.params.{name}: model-based components take their settings from "
+                             "reward.model_rewards")
+        params[name] = {**params.get(name, {}), **given}
+    params.update(model_params(cfg))
+    return params
 
 
 def model_params(cfg) -> dict[str, dict]:

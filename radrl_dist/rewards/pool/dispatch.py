@@ -1,12 +1,15 @@
 """The router's scoring half: idempotent `score`, the batch dispatcher, retries and health checks.
 
-A mixin of RewardRouter (router.py holds state and membership). Everything runs on the router's
-event loop; the composite is computed in a worker thread so the loop keeps dispatching meanwhile.
+A mixin of RewardRouter (router.py holds state and membership). Dispatch runs on the router's event
+loop; everything that reads model output (answer extraction, the composite) runs in worker threads on
+outputs cut to `max_output_chars`, so one long or hostile output never holds the loop, and with it
+every other request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import numpy as np
 import ray
@@ -24,6 +27,7 @@ class Dispatcher:
     async def score(self, requests: list[ScoreRequest]) -> list[ScoreResult]:
         """Records in request order. An id seen before returns its first record (same content
         required); ids failing after all retries raise RewardPoolError naming them."""
+        await self._ensure_started()  # a restarted router re-creates its actors on first use
         loop = asyncio.get_running_loop()
         out: list[ScoreResult | None] = [None] * len(requests)
         waits: list[tuple[int, asyncio.Future]] = []
@@ -74,7 +78,11 @@ class Dispatcher:
 
     async def _score_fresh(self, reqs: list[ScoreRequest]) -> list[ScoreResult]:
         loop = asyncio.get_running_loop()
-        jobs = label_jobs(self.s.spec, reqs)
+        capped = [r.capped(self.s.max_output_chars) for r in reqs]
+        reqs, cut = [c[0] for c in capped], [c[1] for c in capped]
+        if any(cut):
+            self.stats["output_capped"] += sum(cut)
+        jobs = await asyncio.to_thread(label_jobs, self.s.spec, reqs)
         units = [sch.Unit(r.candidate_id, j, loop.create_future()) if j is not None else None
                  for r, j in zip(reqs, jobs)]
         live = [u for u in units if u is not None]
@@ -92,21 +100,17 @@ class Dispatcher:
             labels.append(pair)
             prov.append(p)
             scores.append(sc)
-        return await asyncio.to_thread(assemble, self.s.spec, reqs, labels, prov, scores)
+        results = await asyncio.to_thread(assemble, self.s.spec, reqs, labels, prov, scores)
+        return [dataclasses.replace(r, flags={**r.flags, "output_capped": c}) for r, c in zip(results, cut)]
 
     # ---------------------------------------------------------------- dispatch
     def _kick(self) -> None:
         slots = [m.slot for m in self.members.values()]
-        while self.pending:
-            slot = sch.pick_slot(slots, self.s.max_inflight_batches)
-            if slot is None:
-                break
-            others = any(s.state == sch.ACTIVE and s is not slot for s in slots)
-            units = sch.take_batch(self.pending, slot.actor_id, self.s.batch_size, others)
-            if not units:
-                break
+        while (nxt := sch.next_batch(slots, self.pending, self.s.max_inflight_batches, self.s.batch_size)):
+            slot, units = nxt
             slot.outstanding_batches += 1
             slot.outstanding_items += len(units)
+            slot.last_sent = next(self._sends)
             self._spawn(self._run_batch(self.members[slot.actor_id], units))
         if self.pending and not self.starting and not any(s.state in _LIVE for s in slots):
             self._fail(list(self.pending), "no live reward actor (all drained, dead or removed); add actors")
@@ -185,6 +189,7 @@ class Dispatcher:
         except Exception as exc:  # noqa: BLE001
             self._event("actor_dead", actor=slot.actor_id, reason=sch.describe_error(exc))
             self._remove(m)
+            self._save()
             if prev == sch.ACTIVE and self.s.replace_dead:
                 self.starting += 1  # counted now, so the queue waits for the replacement
                 self._spawn(self._replace(slot.actor_id))

@@ -43,6 +43,7 @@ class Slot:
     batches_done: int = 0
     items_done: int = 0
     failures: int = 0
+    last_sent: int = 0  # dispatch sequence number of its latest batch (0: never)
     info: dict = field(default_factory=dict)
 
     def public(self) -> dict:
@@ -50,11 +51,13 @@ class Slot:
 
 
 def pick_slot(slots: Iterable[Slot], max_inflight: int) -> Slot | None:
-    """The active actor with room that has the fewest items outstanding (ties: fewer batches, id)."""
+    """The active actor with room that has the fewest items outstanding; ties (e.g. all idle) go to
+    the one that was sent a batch longest ago. Breaking ties by id instead sent every request of a
+    one-request-at-a-time stream (a training loop) to the same idle actor while another stayed idle."""
     free = [s for s in slots if s.state == ACTIVE and s.outstanding_batches < max_inflight]
     if not free:
         return None
-    return min(free, key=lambda s: (s.outstanding_items, s.outstanding_batches, s.actor_id))
+    return min(free, key=lambda s: (s.outstanding_items, s.outstanding_batches, s.last_sent, s.actor_id))
 
 
 def take_batch(pending: deque[Unit], actor_id: str, batch_size: int, others_active: bool,
@@ -77,6 +80,24 @@ def take_batch(pending: deque[Unit], actor_id: str, batch_size: int, others_acti
         (kept if u.avoid == actor_id else taken).append(u)
     pending.extendleft(reversed(kept))
     return taken
+
+
+def next_batch(slots: list[Slot], pending: deque[Unit], max_inflight: int,
+               batch_size: int) -> tuple[Slot, list[Unit]] | None:
+    """The next (actor, batch) to send, or None. When the preferred actor can take nothing (every unit
+    near the front just failed on it), the next actor in preference order is asked, so retries never
+    wait on an actor they avoid while another one is idle."""
+    refused: set[str] = set()
+    while pending:
+        slot = pick_slot([s for s in slots if s.actor_id not in refused], max_inflight)
+        if slot is None:
+            return None
+        others = any(s.state == ACTIVE and s is not slot for s in slots)
+        units = take_batch(pending, slot.actor_id, batch_size, others)
+        if units:
+            return slot, units
+        refused.add(slot.actor_id)
+    return None
 
 
 def backoff_s(attempt: int, base: float, cap: float) -> float:

@@ -24,6 +24,9 @@ class PoolSettings:
     backoff_s: float = 0.05
     backoff_max_s: float = 2.0
     start_timeout_s: float = 180.0
+    router_max_restarts: int = 3
+    router_recover_timeout_s: float = 300.0  # a client gives up on a router silent for this long
+    max_output_chars: int = 65536  # model output cut to this before any parser sees it
     health_timeout_s: float = 60.0  # a suspect actor that answers no ping within this is replaced
     replace_dead: bool = True
     result_cache: int = 200_000  # candidate ids remembered for idempotency
@@ -38,8 +41,9 @@ class PoolSettings:
                     num_actors=cfg.num_actors, cpus_per_actor=cfg.cpus_per_actor, gpus_per_actor=cfg.gpus_per_actor,
                     batch_size=cfg.batch_size, max_retries=cfg.max_retries, max_restarts=cfg.max_restarts,
                     max_inflight_batches=cfg.max_inflight_batches, backoff_s=cfg.retry_backoff_s,
-                    backoff_max_s=cfg.retry_backoff_max_s, start_timeout_s=cfg.start_timeout_s, name=cfg.pool_name,
-                    namespace=cfg.pool_namespace)
+                    backoff_max_s=cfg.retry_backoff_max_s, start_timeout_s=cfg.start_timeout_s,
+                    router_max_restarts=cfg.router_max_restarts, router_recover_timeout_s=cfg.router_recover_timeout_s,
+                    max_output_chars=cfg.max_output_chars, name=cfg.pool_name, namespace=cfg.pool_namespace)
         unknown = set(overrides) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown reward pool setting(s) {sorted(unknown)}")

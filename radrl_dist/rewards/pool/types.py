@@ -6,6 +6,7 @@ Plain dataclasses (picklable, no Ray) so the driver, the router and the tests sh
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -41,6 +42,13 @@ class ScoreRequest:
         if self.task == "grounding" and self.image_size is None:
             raise ValueError(f"candidate {self.candidate_id}: grounding needs image_size (source width, height)")
 
+    def capped(self, max_chars: int) -> tuple[ScoreRequest, bool]:
+        """(request with `text` cut to `max_chars`, whether it was cut). An output longer than the
+        longest response the policy may write is hostile or broken; parsing all of it only costs."""
+        if isinstance(self.text, str) and len(self.text) > max_chars:
+            return dataclasses.replace(self, text=self.text[:max_chars]), True
+        return self, False
+
     def fingerprint(self) -> tuple:
         """What must match when the same candidate id is sent twice."""
         return (self.task, self.text, self.reference_text, self.reference_labels, self.reference_boxes,
@@ -69,6 +77,11 @@ class RewardPoolError(RuntimeError):
     def __init__(self, message: str, candidate_ids: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.candidate_ids = list(candidate_ids)
+
+
+class RouterLostError(RewardPoolError):
+    """The router died and did not come back within its restarts or the client's recovery bound: the
+    run stops (its last checkpoint is intact), as when a learner dies."""
 
 
 class SwapError(RuntimeError):
