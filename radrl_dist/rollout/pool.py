@@ -163,6 +163,9 @@ class RolloutPool:
     def _revive(self) -> None:
         for i, ok in enumerate(self.alive):
             if not ok:
+                # a restarted replica is a new process: measure its speed again (a stale estimate
+                # taken while it or its neighbour was dying could starve one replica of chunks)
+                self._sec_per_study.pop(i, None)
                 self._bring_current(i, self.revive_timeout_s)
 
     # ---- generation ----------------------------------------------------------------------

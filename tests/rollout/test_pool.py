@@ -76,6 +76,7 @@ def test_dynamic_dispatch_fast_replica_serves_more_chunks(pool, image_dir):
     """Actor 0 throttled 4x: the work queue hands the fast actor most chunks; every study once, at the pool's version."""
     reqs = make_requests(image_dir, 8, prefix="d")
     ids = [r.study_id for r in reqs]
+    pool._sec_per_study.clear()  # as a fresh pool: the kill drill above measured speeds under its own load
     ray.get(pool.actors[0].set_slow_factor.remote(4.0))
     try:
         batch = pool.generate(reqs)  # rollout.chunk_size=2: four chunks
