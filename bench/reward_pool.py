@@ -43,7 +43,7 @@ def workload(n: int):
 def inprocess(cfg, reqs, spec: str) -> float:
     from radrl_dist.labelers.factory import build_labeler
     from radrl_dist.rewards.composite import CompositeReward, RewardBatch
-    from radrl_dist.rewards.pool.assemble import spec_from_config
+    from radrl_dist.rewards.pool.composite_scoring import spec_from_config
 
     if spec.startswith("chexbert"):  # one thread, as Ray gives an actor with num_cpus < 2
         import torch
@@ -118,7 +118,7 @@ def main() -> None:
         out["scaling_m4"] = round(rules[4] / (4 * rules[1]), 3)
         out["router_vs_inprocess"] = round(rules[1] / inproc, 3)
         if not args.skip_bert:
-            from radrl_dist.models.tiny_bert import build_tiny_chexbert
+            from radrl_dist.labelers.tiny_chexbert import build_tiny_chexbert
 
             spec = f"chexbert:{build_tiny_chexbert(Path(tempfile.mkdtemp(prefix='bench_bert_')))}"
             breqs = reqs[: args.bert_n]

@@ -16,10 +16,10 @@ import time
 import numpy as np
 import torch
 
-from radrl_dist.boxes.codecs import BoxCodec
-from radrl_dist.data.schema import Box
+from radrl_dist.boxes.box import Box
+from radrl_dist.models.families import get_codec
 from radrl_dist.labelers.factory import build_labeler
-from radrl_dist.models.tiny_bert import build_tiny_chexbert
+from radrl_dist.labelers.tiny_chexbert import build_tiny_chexbert
 from radrl_dist.rewards.grounding import iou_reward
 from radrl_dist.rewards.mccs import mccs
 
@@ -77,7 +77,7 @@ def main() -> None:
     refs = [[Box(*(xy[i, 0] + 10), *(xy[i, 0] + wh[i, 0]))] for i in range(m)]
     out["iou_soft_f1_samples_per_s"] = rate(lambda: iou_reward(boxes, refs, [(1024, 1024)] * m), m)
     print(f"IoU soft-F1 (1-3 boxes) {out['iou_soft_f1_samples_per_s']:7.0f} samples/s")
-    codec = BoxCodec("qwen2_vl")
+    codec = get_codec("qwen2_vl")
     encoded = [codec.encode(bx, (1024, 1024)) for bx in boxes]
     out["qwen2_vl_parse_per_s"] = rate(lambda: [codec.parse(t, (1024, 1024)) for t in encoded], m)
     print(f"qwen2_vl box parse    {out['qwen2_vl_parse_per_s']:9.0f} outputs/s")

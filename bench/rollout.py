@@ -21,7 +21,7 @@ from PIL import Image
 def random_image_requests(n: int, d: Path):
     """n report requests on random 96x80 images written to `d` (seeded; shared with bench/dispatch.py)."""
     from radrl_dist.data.schema import Study
-    from radrl_dist.rollout.types import RolloutRequest
+    from radrl_dist.models.prompt_encoding import RolloutRequest
 
     rng = np.random.RandomState(0)
     reqs = []

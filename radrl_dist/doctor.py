@@ -9,7 +9,9 @@ from __future__ import annotations
 import importlib
 import sys
 
+from radrl_dist._compat.torchvision_cpu_ops import STATE
 from radrl_dist._compat.vllm_support import SUPPORTED_RANGE, unsupported_reason
+from radrl_dist.data.iu_xray_reports import default_archive_path
 
 
 def check(name: str) -> tuple[bool, str]:
@@ -42,18 +44,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  [{tag}] {name:<16} {info}")
         failed |= tag == "FAIL"
     try:  # torchxrayvision is installed --no-deps for its data files only (IU X-Ray reports, box CSVs)
-        from radrl_dist.data.iu_xray_reports import default_archive_path
-
         print(f"  [ok  ] {'IU X-Ray reports':<16} {default_archive_path()}")
     except FileNotFoundError as exc:
         print(f"  [miss] {'IU X-Ray reports':<16} {exc}")
-    import torch
+    import torch  # lazy: torch; imported after the install report, so a broken torch is reported first
 
     if torch.cuda.is_available():
         print(f"  CUDA: {torch.cuda.get_device_name(0)}")
     else:
-        from radrl_dist._compat.torchvision_cpu_ops import STATE
-
         print(f"  CPU only; torchvision compiled ops shim active: {STATE['shim_active']}")
     if failed:
         print("doctor: the environment is incomplete (see FAIL lines)", file=sys.stderr)

@@ -12,8 +12,12 @@ import argparse
 import sys
 from pathlib import Path
 
+import ray
+
 from radrl_dist.config import ConfigError, load_config
 from radrl_dist.config.schema import RadRLConfig
+from radrl_dist.sft.trainer import run_sft
+from radrl_dist.train.driver import run
 
 
 def stage_output(cfg: RadRLConfig) -> Path:
@@ -21,9 +25,6 @@ def stage_output(cfg: RadRLConfig) -> Path:
 
 
 def run_pipeline(configs: list[RadRLConfig]) -> list[Path]:
-    from radrl_dist.sft.trainer import run_sft
-    from radrl_dist.train.driver import run
-
     outputs: list[Path] = []
     for i, cfg in enumerate(configs):
         if outputs:  # chain: this stage starts from the last one's checkpoint
@@ -32,8 +33,6 @@ def run_pipeline(configs: list[RadRLConfig]) -> list[Path]:
         if cfg.stage == "sft":
             run_sft(cfg)
         else:
-            import ray
-
             if not run(cfg).ok:
                 raise RuntimeError(f"stage {i + 1} (grpo) did not finish")
             ray.shutdown()

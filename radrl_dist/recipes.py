@@ -21,7 +21,7 @@ def smoke_overrides(work_dir: str | Path, steps: int = 2) -> list[str]:
         # model-based rewards (used only where the weights name them): tiny random stand-ins
         f"reward.model_rewards.tiny_dir={w / 'tiny'}", "reward.model_rewards.radgraph=lexicon",
         "learner.num_workers=1", "learner.gpus_per_worker=0", "learner.micro_batch_size=4",
-        "cluster.num_gpus=0", "cluster.num_cpus=4", "cluster.colocate=false",
+        "cluster.num_cpus=4", "cluster.colocate=false",
         f"train.steps={steps}", "train.eval_studies=2", "train.eval_every=0", "train.warm_start_sft=false",
         f"sft.steps={steps}", "sft.studies_per_step=2", "sft.eval_every=0", "sft.eval_studies=2",
         f"sft.output_dir={w / 'sft'}",

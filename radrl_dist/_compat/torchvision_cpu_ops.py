@@ -38,7 +38,7 @@ def ensure_torchvision_ops() -> None:
     spec = importlib.util.find_spec("torchvision")
     if spec is None or spec.origin is None or _LIB is not None:
         return
-    import torch
+    import torch  # lazy: torch; this module runs from a .pth at every interpreter start
 
     so = Path(spec.origin).parent / "_C.so"
     try:

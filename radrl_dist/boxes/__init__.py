@@ -1,1 +1,1 @@
-"""Boxes: geometry (IoU) and per-model-family text codecs."""
+"""Boxes: the box type, geometry (IoU) and per-model-family text codecs."""

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import ray
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -19,6 +20,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 _RAY_BUILTIN = {"CPU", "GPU", "memory", "object_store_memory"}
 _RAY_BUILTIN_PREFIXES = ("node:", "accelerator_type:")
 ROLE_LABEL_PREFIX = "radrl_"  # a node with resource `radrl_rollout` only hosts rollout (see plan.py)
+
+
+def local_gpu_count() -> int:
+    """NVIDIA GPUs this process may use, without importing CUDA: CUDA_VISIBLE_DEVICES when set, else
+    the devices the driver lists (what a local `ray.init()` would detect)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return sum(1 for _ in gpus.iterdir()) if gpus.is_dir() else 0
 
 
 class ClusterDescriptionError(ValueError):
@@ -158,8 +169,6 @@ class ClusterDescription(BaseModel):
     @classmethod
     def from_ray(cls, address: str | None = None) -> "ClusterDescription":
         """Describe a running Ray cluster (connects to `address` unless Ray is already initialised)."""
-        import ray
-
         if ray.is_initialized():
             return cls.from_ray_nodes(ray.nodes())
         ray.init(address=address or "auto", logging_level="ERROR", log_to_driver=False)

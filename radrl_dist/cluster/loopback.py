@@ -33,6 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+_UP_MARK = "This command will now block forever"  # what `ray start --block` logs once its node is up
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -81,9 +84,12 @@ class LoopbackCluster:
             "RAY_enable_metrics_collection": "0",  # no unauthenticated exporters on 0.0.0.0 (docstring)
             # a caller may have set it to 0 for single-node local Ray (keeps 127.0.0.1); nodes here need 1
             "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1",
+            # a loaded machine (tests beside other tests) can take longer than Ray's 10 s to register a node
+            "RAY_raylet_start_wait_time_s": os.environ.get("RAY_raylet_start_wait_time_s", "60"),
             "RAY_ADDRESS": f"{self.node_ip(0)}:{self.port}",
         }
         self._procs: list[subprocess.Popen] = []
+        self._node_procs: dict[int, subprocess.Popen] = {}  # node index -> its current `ray start`
         self._ray = str(Path(sys.executable).with_name("ray"))
 
     @staticmethod
@@ -100,7 +106,7 @@ class LoopbackCluster:
     def dashboard_url(self) -> str | None:
         return f"http://{self.node_ip(0)}:{self.dashboard_port}" if self.dashboard_port else None
 
-    def _start(self, node: NodeArgs, head: bool, i: int) -> None:
+    def _start(self, node: NodeArgs, head: bool, i: int) -> subprocess.Popen:
         cmd = [
             self._ray, "start", "--block", "--node-ip-address", self.node_ip(i), "--disable-usage-stats",
             "--num-cpus", str(node.num_cpus), "--num-gpus", str(node.num_gpus),
@@ -120,9 +126,32 @@ class LoopbackCluster:
                 cmd += ["--include-dashboard", "false"]
         else:
             cmd += ["--address", self.address]
-        log = open(Path(self.temp_dir) / f"start_{i}.log", "w")
-        self._procs.append(subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True))
+        log = open(Path(self.temp_dir) / f"start_{i}.log", "a")  # a retried node keeps its failed try's log
+        log.write(f"--- ray start attempt at {time.strftime('%H:%M:%S')}\n")
+        log.flush()
+        proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        self._procs.append(proc)  # every attempt, so that stop() ends each one's session
+        self._node_procs[i] = proc
+        return proc
+
+    def _start_workers(self, deadline: float, retries: int = 2) -> None:
+        """Start nodes 1..n one after another; one whose `ray start` exits before it is up (on a
+        loaded machine the GCS may answer its registration late: "node timed out during startup") is
+        started again, at most `retries` times. One at a time: nodes started together sometimes left
+        one `ray start` silent until Ray's raylet wait ran out (seen on this 2-core machine)."""
+        for i, node in enumerate(self.nodes[1:], start=1):
+            proc = self._start(node, head=False, i=i)
+            tries = 0
+            while _UP_MARK not in self.log(i).rsplit("--- ray start attempt", 1)[-1]:
+                if time.monotonic() > deadline:
+                    return  # _wait_nodes reports which node is missing
+                if proc.poll() is not None:
+                    if tries >= retries:
+                        raise RuntimeError(f"ray node {i} exited {retries + 1} times while starting:\n{self.log(i)}")
+                    tries += 1
+                    proc = self._start(node, head=False, i=i)
+                time.sleep(0.3)
 
     def _wait_nodes(self, deadline: float) -> None:
         """One driver connects and polls ray.nodes() until every node is alive (or the deadline)."""
@@ -141,7 +170,7 @@ class LoopbackCluster:
         except subprocess.TimeoutExpired:
             r = None
         if r is None or r.returncode != 0:
-            dead = [i for i, p in enumerate(self._procs) if p.poll() is not None]
+            dead = [i for i, p in sorted(self._node_procs.items()) if p.poll() is not None]
             detail = f"node {dead[0]} exited:\n{self.log(dead[0])}" if dead else (r.stderr[-2000:] if r else "")
             raise TimeoutError(f"{len(self.nodes)} Ray nodes not all alive after {self.start_timeout_s:g}s; {detail}")
 
@@ -156,6 +185,10 @@ class LoopbackCluster:
             time.sleep(0.5)
         raise TimeoutError(f"ray head not listening on {self.address} after {self.start_timeout_s:g}s")
 
+    def node_process(self, i: int) -> subprocess.Popen:
+        """Node i's `ray start --block` process (the last attempt): stop it to lose that node."""
+        return self._node_procs[i]
+
     def log(self, i: int) -> str:
         p = Path(self.temp_dir) / f"start_{i}.log"
         return p.read_text()[-3000:] if p.exists() else ""
@@ -165,8 +198,7 @@ class LoopbackCluster:
         try:
             self._start(self.nodes[0], head=True, i=0)
             self._wait_head(deadline)
-            for i, node in enumerate(self.nodes[1:], start=1):
-                self._start(node, head=False, i=i)
+            self._start_workers(deadline)
             self._wait_nodes(deadline)
             return self
         except BaseException:

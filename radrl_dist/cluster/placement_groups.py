@@ -10,6 +10,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import ray
+
+from ray.util.placement_group import placement_group, remove_placement_group
+
 from radrl_dist.cluster.placement import RoleBundles
 
 
@@ -19,9 +23,6 @@ class PlacementTimeout(RuntimeError):
 
 def create_placement_groups(specs: dict[str, RoleBundles], timeout_s: float = 120.0) -> dict[str, Any]:
     """Create one placement group per role and wait for all; on timeout remove them and raise."""
-    import ray
-    from ray.util.placement_group import placement_group, remove_placement_group
-
     pgs: dict[str, Any] = {}
     try:
         for role, spec in specs.items():
@@ -44,7 +45,5 @@ def create_placement_groups(specs: dict[str, RoleBundles], timeout_s: float = 12
 
 
 def remove_placement_groups(pgs: dict[str, Any]) -> None:
-    from ray.util.placement_group import remove_placement_group
-
     for pg in pgs.values():
         remove_placement_group(pg)

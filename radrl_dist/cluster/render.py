@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from radrl_dist.cluster.description import ClusterDescription, ClusterDescriptionError
+from radrl_dist.cluster.description import ClusterDescription, ClusterDescriptionError, local_gpu_count
 from radrl_dist.cluster.plan import Plan, PlanError, make_plan
 from radrl_dist.config.schema import RadRLConfig
 
@@ -67,13 +67,13 @@ def idle_capacity(plan: Plan) -> str | None:
     names = ", ".join(idle_nodes) if len(idle_nodes) <= 4 else f"{idle_nodes[0]} ... {idle_nodes[-1]}"
     nodes = f"; {len(idle_nodes)} of {len(plan.cluster.nodes)} node(s) host no actor ({names})" if idle_nodes else ""
     return (f"idle: {idle_gpus} of {plan.cluster.total_gpus} GPU(s) unused{nodes}. Raise rollout.num_actors / "
-            f"learner.num_workers / reward.num_actors (and cluster.num_gpus) to use them, or plan on a smaller cluster.")
+            f"learner.num_workers / reward.num_actors to use them, or run on a smaller cluster.")
 
 
 def load_description(config: RadRLConfig, description: str | Path | None) -> ClusterDescription:
-    """None: this machine from the config; 'ray': the running cluster; else a YAML file."""
+    """None: this machine as a local Ray would see it; 'ray': the running cluster; else a YAML file."""
     if description is None:
-        return ClusterDescription.single_node(config.cluster.num_cpus, config.cluster.num_gpus)
+        return ClusterDescription.single_node(config.cluster.num_cpus, local_gpu_count())
     if str(description) == "ray":
         return ClusterDescription.from_ray(config.cluster.address)
     return ClusterDescription.from_yaml(description)

@@ -10,7 +10,11 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-ModelFamily = Literal["qwen2_vl", "qwen2_5_vl", "qwen3_vl"]
+from radrl_dist.models.families import BOX_FORMAT_NAMES, FAMILY_NAMES, get_family
+
+# The one list of each lives in the family registry (models/families, import-light: no torch, no transformers).
+ModelFamily = Literal[FAMILY_NAMES]  # type: ignore[valid-type]
+BoxFormat = Literal[BOX_FORMAT_NAMES]  # type: ignore[valid-type]
 PromptFormat = Literal["plain", "think_report", "think_answer", "concept_chain"]
 
 
@@ -70,7 +74,7 @@ class DataConfig(Strict):
         "report": "plain",
         "grounding": "think_answer",
     }
-    box_format: Literal["qwen2_vl", "qwen2_5_vl", "qwen3_vl", "radvlm"] | None = Field(
+    box_format: BoxFormat | None = Field(
         None, description="box text format of grounding answers; null: the model family's own")
     studies_per_step: int = Field(4, ge=1)
     max_prompt_length: int = Field(1024, ge=16)
@@ -118,6 +122,11 @@ class RolloutConfig(Strict):
                                   "dispatch round trip, 1 keeps a slow replica from holding a second chunk at step end")
     debug_slow_actor: SlowActorSpec | None = Field(None, description="BENCH ONLY (bench/dispatch.py): throttle one "
                                                    "replica; never set for training")
+    # elastic replicas (radrl_dist.rollout.membership): `python -m radrl_dist.rollout add|drain` on a running job
+    pool_name: str = Field("radrl-rollout-pool", min_length=1, description="named membership actor of the run's pool")
+    pool_namespace: str = Field("radrl", min_length=1)
+    start_timeout_s: float = Field(300.0, gt=0, description="an added replica: placement + engine load, then "
+                                   "`add` says which resources are missing")
 
 
 class ModelRewardsConfig(Strict):
@@ -243,11 +252,25 @@ class AsyncConfig(Strict):
 
 
 class ClusterConfig(Strict):
+    """Where the run's Ray is and how roles share it. The cluster's size is not configured: the run
+    plans on the running cluster (`--plan --cluster ray` prints the same plan), `--plan` on a
+    description file or this machine."""
+
     address: str | None = Field(None, description="Ray address; null: connect if RAY_ADDRESS is set, else start local")
     num_cpus: float | None = Field(None, gt=0, description="CPUs of a local Ray (null: machine's)")
-    num_gpus: int = Field(0, ge=0, description="GPUs available to this job, for the placement check")
     colocate: bool = Field(False, description="let roles share GPUs (time-sliced); else each role gets its own")
     placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "PACK"
+    placement_timeout_s: float = Field(300.0, gt=0, description="how long the run waits for its planned "
+                                       "bundles to be free before it names the role that is missing room")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed_num_gpus(cls, data):
+        if isinstance(data, dict) and "num_gpus" in data:
+            raise ValueError("num_gpus was removed: the run plans on the running Ray cluster's GPUs (see "
+                             "`--plan --cluster ray`, or `--plan --cluster FILE` for a cluster description); "
+                             "delete the key")
+        return data
 
 
 class LoggingConfig(Strict):
@@ -333,22 +356,11 @@ class RadRLConfig(Strict):
 
     @property
     def box_format(self) -> str:
-        return self.data.box_format or self.model.family
+        return self.data.box_format or get_family(self.model.family).box_format
 
     @model_validator(mode="after")
     def _cross_section(self) -> "RadRLConfig":
-        gpus = {
-            "rollout": self.rollout.num_actors * self.rollout.gpus_per_actor,
-            "reward": self.reward.num_actors * self.reward.gpus_per_actor,
-            "learner": self.learner.num_workers * self.learner.gpus_per_worker,
-        }
-        asked = max(gpus.values()) if self.cluster.colocate else sum(gpus.values())
-        if asked > self.cluster.num_gpus:
-            detail = ", ".join(f"{k} {v:g}" for k, v in gpus.items())
-            raise ValueError(
-                f"cluster.num_gpus: roles ask for {asked:g} GPUs ({detail}"
-                f"{', colocated' if self.cluster.colocate else ''}) but the cluster has {self.cluster.num_gpus}"
-            )
+        # whether the roles' GPUs fit is the plan's question (radrl_dist.cluster.plan), asked of the real cluster
         if self.rollout.engine == "vllm" and self.rollout.gpus_per_actor and (
             self.rollout.gpus_per_actor < self.rollout.tensor_parallel_size
         ):
@@ -357,6 +369,6 @@ class RadRLConfig(Strict):
             if w > 0 and not self.reward.weights.get(task):
                 raise ValueError(f"reward.weights.{task}: task {task!r} is sampled but has no reward weights")
         self.weight_sync.check_devices(self.learner.gpus_per_worker, self.rollout.gpus_per_actor)
-        if self.model.attn_implementation == "flash_attention_2" and self.cluster.num_gpus == 0:
+        if self.model.attn_implementation == "flash_attention_2" and self.learner.gpus_per_worker == 0:
             raise ValueError("model.attn_implementation: flash_attention_2 needs a GPU; use 'sdpa' on CPU")
         return self

@@ -83,4 +83,18 @@ def load_rgb(path: str | Path, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> Im
             raise ImageOpenError("unreadable_image", f"cannot read image {path}: {exc}") from exc
 
 
-__all__ = ["DEFAULT_MAX_IMAGE_PIXELS", "ImageOpenError", "decode_errors", "image_size", "load_rgb", "open_image"]
+class ImageLoadError(ValueError):
+    """A study's image is missing or unreadable (reported by study id, never silently skipped)."""
+
+
+def load_image(path: str | Path) -> Image.Image:
+    """RGB PIL image (grayscale radiographs are replicated to 3 channels, as the processors expect).
+    Opened through `open_image`, so an oversized file (a decompression bomb) is a per-study error too."""
+    try:
+        return load_rgb(path)
+    except ImageOpenError as exc:
+        raise ImageLoadError(str(exc)) from exc
+
+
+__all__ = ["DEFAULT_MAX_IMAGE_PIXELS", "ImageLoadError", "ImageOpenError", "decode_errors", "image_size", "load_image",
+           "load_rgb", "open_image"]

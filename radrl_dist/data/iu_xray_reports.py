@@ -7,6 +7,7 @@ from the installed `torchxrayvision` package or from a path the user gives.
 
 from __future__ import annotations
 
+import importlib.util
 import tarfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -34,8 +35,6 @@ class IUReport:
 
 def default_archive_path() -> Path:
     """The archive inside the installed torchxrayvision package (installed with --no-deps)."""
-    import importlib.util
-
     spec = importlib.util.find_spec("torchxrayvision")
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(

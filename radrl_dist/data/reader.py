@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from radrl_dist.data.images import ImageLoadError, load_image
 from radrl_dist.data.schema import Study
 
 
@@ -144,8 +145,6 @@ def read_studies(path: str | Path, split: str | None = None, tasks: Iterable[str
 
 def load_study_images(study: Study) -> list:
     """The study's images as RGB PIL images (ImageLoadError names the study and the file)."""
-    from radrl_dist.models.prompts import ImageLoadError, load_image
-
     try:
         return [load_image(p) for p in study.image_paths]
     except ImageLoadError as exc:

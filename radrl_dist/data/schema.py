@@ -11,6 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from radrl_dist.boxes.box import Box
 from radrl_dist.constants import NUM_OBSERVATIONS, TASKS
 
 BOX_TYPE = pa.struct(
@@ -38,21 +39,6 @@ STUDY_SCHEMA = pa.schema(
         ("dataset", pa.string()),
     ]
 )
-
-
-@dataclass(frozen=True)
-class Box:
-    """An axis-aligned box in source-image pixels, optionally with a CheXpert label and a phrase."""
-
-    x1: float
-    y1: float
-    x2: float
-    y2: float
-    label: str | None = None
-    phrase: str | None = None
-
-    def as_tuple(self) -> tuple[float, float, float, float]:
-        return (self.x1, self.y1, self.x2, self.y2)
 
 
 @dataclass

@@ -30,7 +30,9 @@ EXIT_OK, EXIT_ROW_ERRORS = 0, 3
 
 
 @dataclass(frozen=True)
-class RowError:
+class InvalidStudyRow:
+    """One row of a study Parquet file (DESIGN 2 schema) that fails a check, named by file, row and study."""
+
     source: str
     row: int
     study_id: str
@@ -45,7 +47,7 @@ class RowError:
 class DataValidationError(ValueError):
     """All bad rows of a dataset, listed one per line."""
 
-    def __init__(self, errors: list[RowError], limit: int = 50, header: str = ""):
+    def __init__(self, errors: list[InvalidStudyRow], limit: int = 50, header: str = ""):
         self.errors = errors
         kinds = Counter(e.kind for e in errors)
         lines = [str(e) for e in errors[:limit]]
@@ -58,7 +60,7 @@ class DataValidationError(ValueError):
 @dataclass
 class ValidationResult:
     rows: list[dict] = field(default_factory=list)  # the good rows (all rows when none is bad)
-    errors: list[RowError] = field(default_factory=list)
+    errors: list[InvalidStudyRow] = field(default_factory=list)
     total: int = 0
 
     @property
@@ -139,7 +141,7 @@ def validate_rows(rows: list[dict], source: str = "<rows>", drop_bad: bool = Fal
         res.total += 1
         problems = check_row(row, check_images, decode, max_pixels)
         for kind, msg in problems:
-            res.errors.append(RowError(source, i, str(row.get("study_id")), str(row.get("task")), kind, msg))
+            res.errors.append(InvalidStudyRow(source, i, str(row.get("study_id")), str(row.get("task")), kind, msg))
         if not problems:
             res.rows.append(row)
     if res.errors and not drop_bad:

@@ -12,7 +12,13 @@ import json
 import sys
 from pathlib import Path
 
+from radrl_dist.config import ConfigError, load_config
+from radrl_dist.evaluate import plots
+from radrl_dist.evaluate.gallery import write_gallery
+from radrl_dist.evaluate.generate import generate_split
+from radrl_dist.evaluate.report import write_outputs
 from radrl_dist.evaluate.score import TASK_KINDS, compare_runs, score_predictions
+from radrl_dist.labelers.factory import build_labeler
 
 
 class EvalInputError(ValueError):
@@ -68,17 +74,11 @@ def build(name: str):
     """The labeler by name (lazy import: the labelers package is optional for NLG-only scoring)."""
     if name == "none":
         return None
-    from radrl_dist.labelers.factory import build_labeler  # type: ignore[import-not-found]
-
     return build_labeler(name)
 
 
 def run(args: argparse.Namespace, labeler=None) -> dict:
     out_dir = Path(args.out)
-    from radrl_dist.evaluate import plots
-    from radrl_dist.evaluate.gallery import write_gallery
-    from radrl_dist.evaluate.report import write_outputs
-
     refs = read_jsonl(args.references, "references")
     preds = read_jsonl(args.predictions, "predictions")
     base_recs = read_jsonl(args.baseline, "baseline predictions") if args.baseline else None
@@ -132,9 +132,6 @@ def parser() -> argparse.ArgumentParser:
 
 def generation_mode(args: argparse.Namespace) -> int:
     """Generate with the checkpoint over a split through the rollout pool, then score each task."""
-    from radrl_dist.config import ConfigError, load_config
-    from radrl_dist.evaluate.generate import generate_split
-
     if not (args.config and args.checkpoint):
         print("generation mode needs both --config and --checkpoint", file=sys.stderr)
         return 2

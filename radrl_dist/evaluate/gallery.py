@@ -99,11 +99,11 @@ def start_end_figure(rows: Sequence[dict], out_path: Path, title: str = "", widt
                      dpi: int = 72) -> Path:
     """rows: {study_id, image_path, reference, start_text, end_text, start_score, end_score, and
     optionally ref_boxes / start_boxes / end_boxes as [x1, y1, x2, y2] in source pixels}."""
-    import matplotlib
+    import matplotlib  # lazy: matplotlib, only when a gallery is drawn
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib import patches
+    import matplotlib.pyplot as plt  # lazy: matplotlib; the Agg backend is chosen before pyplot loads
+    from matplotlib import patches  # lazy: matplotlib, only when a gallery is drawn
 
     if not rows:
         raise ValueError("a START/END gallery needs at least one row")

@@ -13,24 +13,31 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import ray
+
 from radrl_dist.config.schema import RadRLConfig
+from radrl_dist.data.reader import read_studies
 from radrl_dist.data.schema import Study
+from radrl_dist.models.families import get_codec
+from radrl_dist.models.loading import load_processor
+from radrl_dist.models.prompt_encoding import prepare_request, request_for
+from radrl_dist.models.prompt_inputs import PromptInputs, model_input_size
 from radrl_dist.rewards.format import extract_answer
-from radrl_dist.rewards.pool.assemble import PROMPT_FORMAT_TAGS
+from radrl_dist.rewards.pool.composite_scoring import PROMPT_FORMAT_TAGS
+from radrl_dist.rollout.pool import RolloutPool
+from radrl_dist.runtime.data_setup import resolve_data
+from radrl_dist.runtime.ray_setup import init_ray
+from radrl_dist.runtime.units import unique_units
 
 
 def model_input_sizes(cfg: RadRLConfig, checkpoint: str, studies: list[Study]) -> dict[str, tuple[float, float]]:
     """study id -> (width, height) of the resized model input, for box formats in those pixels."""
-    if cfg.box_format != "qwen2_5_vl" or not studies:
+    if not get_codec(cfg.box_format).needs_model_size or not studies:
         return {}
-    from radrl_dist.learner.batch import PromptInputs
-    from radrl_dist.models.loading import load_processor
-    from radrl_dist.rollout.prepare import prepare_request, request_for
-    from radrl_dist.train.assemble import model_input_size
-
     proc = load_processor(checkpoint, cfg.model.min_pixels, cfg.model.max_pixels)
     return {s.study_id: model_input_size(PromptInputs.from_processor(prepare_request(
-        proc, request_for(s, cfg.data.prompt_format, cfg.box_format), cfg.data.max_prompt_length).inputs)) for s in studies}
+        proc, request_for(s, cfg.data.prompt_format, cfg.box_format), cfg.data.max_prompt_length).inputs),
+        cfg.model.family) for s in studies}
 
 
 def predicted_boxes(text: str, codec, image_size, answer_tag: str | None,
@@ -44,16 +51,6 @@ def predicted_boxes(text: str, codec, image_size, answer_tag: str | None,
 
 def generate_split(cfg: RadRLConfig, checkpoint: str, split: str, out_dir: Path, greedy: bool = True,
                    limit: int | None = None) -> dict[str, tuple[Path, Path]]:
-    import ray
-
-    from radrl_dist.boxes.codecs import get_codec
-    from radrl_dist.data.reader import read_studies
-    from radrl_dist.rollout.pool import RolloutPool
-    from radrl_dist.rollout.prepare import request_for
-    from radrl_dist.train.assemble import unique_units
-    from radrl_dist.train.data_setup import resolve_data
-    from radrl_dist.train.ray_setup import init_ray
-
     cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"path": checkpoint})})
     data = resolve_data(cfg.data)
     path = data.eval if split in ("test", "val") and data.eval else data.train

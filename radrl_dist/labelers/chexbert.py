@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from transformers import BertConfig, BertModel
+from transformers import AutoTokenizer, BertConfig, BertModel
 
 from radrl_dist.constants import NUM_OBSERVATIONS
 from radrl_dist.labelers.base import Labeler, as_text
@@ -155,8 +155,6 @@ class CheXbertLabeler(Labeler):
         return {**self.__dict__, "_model": None, "_tok": None}
 
     def _load(self) -> None:
-        from transformers import AutoTokenizer
-
         if self._model is None:
             self._tok = AutoTokenizer.from_pretrained(str(self.tokenizer_dir), local_files_only=True)
             self._model = load_chexbert(self.checkpoint, self.device)

@@ -8,6 +8,7 @@ next to the checkpoint). The CheXbert module (and torch) is imported only when a
 from __future__ import annotations
 
 from radrl_dist.labelers.base import Labeler
+from radrl_dist.labelers.rules import RuleLabeler
 
 
 def build_labeler(spec: str = "rules", *, tokenizer: str | None = None, device: str = "cpu",
@@ -18,12 +19,11 @@ def build_labeler(spec: str = "rules", *, tokenizer: str | None = None, device: 
     kind, _, arg = spec.strip().partition(":")
     kind = kind.lower()
     if kind == "rules":
-        from radrl_dist.labelers.rules import RuleLabeler
-
         return RuleLabeler(arg or None)
     if kind == "chexbert":
         if not arg:
             raise ValueError("labeler spec 'chexbert' needs a checkpoint path: 'chexbert:/path/to/chexbert.pth'")
+        # lazy: CheXbert loads torch/transformers; the rule labeler needs neither
         from radrl_dist.labelers.chexbert import CheXbertLabeler
 
         return CheXbertLabeler(arg, tokenizer=tokenizer, device=device, batch_size=batch_size)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import save_file
 
 
 def _b64(t: torch.Tensor) -> str:
@@ -61,9 +62,9 @@ def rng_file(ckpt_dir: str | Path, tag: str, rank: int) -> Path:
 
 def deepspeed_safe_globals() -> list:
     """The non-tensor classes DeepSpeed pickles into its optimizer states (ZeRO 1-3, fp16/bf16)."""
-    from deepspeed.runtime.fp16.loss_scaler import DynamicLossScaler, LossScaler
-    from deepspeed.runtime.zero.config import ZeroStageEnum
-    from deepspeed.utils.tensor_fragment import fragment_address
+    from deepspeed.runtime.fp16.loss_scaler import DynamicLossScaler, LossScaler  # lazy: deepspeed, learner ranks only
+    from deepspeed.runtime.zero.config import ZeroStageEnum  # lazy: deepspeed, learner ranks only
+    from deepspeed.utils.tensor_fragment import fragment_address  # lazy: deepspeed, learner ranks only
 
     return [LossScaler, DynamicLossScaler, ZeroStageEnum, fragment_address]
 
@@ -119,8 +120,6 @@ def load_learner_state(engine, ckpt_dir: str | Path, rank: int, tag: str | None 
 
 def write_peft_adapter(peft_config, tensors: list[tuple[str, torch.Tensor]], out_dir: str | Path) -> Path:
     """Rank 0: the gathered adapter tensors (get_peft_model_state_dict names) in PEFT's own format."""
-    from safetensors.torch import save_file
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_file({n: t.contiguous() for n, t in tensors}, str(out / "adapter_model.safetensors"))

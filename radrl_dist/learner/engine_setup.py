@@ -10,11 +10,10 @@ import math
 import os
 
 import torch
+from peft import LoraConfig, get_peft_model
 
 from radrl_dist.config.schema import RadRLConfig
-
-# Where a LoRA adapter may go: the language model only, unless the vision tower is trainable.
-_NOT_VISION = r"^(?!.*\bvisual\b)"
+from radrl_dist.models.families import FamilySpec, all_vision_modules, get_family
 
 
 def prepare_cpu_deepspeed_env() -> None:
@@ -30,7 +29,7 @@ def prepare_cpu_deepspeed_env() -> None:
     os.environ.setdefault("DS_ACCELERATOR", "cpu")
     if os.environ.get("RADRL_DS_SHM_COMM") == "1":
         return
-    import deepspeed.ops
+    import deepspeed.ops  # lazy: deepspeed, only on a learner rank that builds its engine
 
     deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False  # the dict is cached; edits persist
 
@@ -76,34 +75,43 @@ def lr_multiplier(schedule: str, total_updates: int, warmup_ratio: float):
     return f
 
 
-def lora_target_regex(target_modules: list[str], include_vision: bool) -> str:
+def _vision_modules(family: str | FamilySpec | None) -> tuple[str, ...]:
+    """The family's vision-tower module names; every registered family's when none is given."""
+    return get_family(family).vision_modules if family is not None else all_vision_modules()
+
+
+def lora_target_regex(target_modules: list[str], include_vision: bool, family: str | FamilySpec | None = None) -> str:
+    """peft `target_modules` regex: the named projections, in the language model only unless the
+    vision tower (the family spec's vision modules) is trainable."""
     alts = "|".join(sorted(set(target_modules)))
-    return ("" if include_vision else _NOT_VISION) + rf".*\.(?:{alts})$"
+    not_vision = r"^(?!.*\b(?:" + "|".join(_vision_modules(family)) + r")\b)"
+    return ("" if include_vision else not_vision) + rf".*\.(?:{alts})$"
 
 
 def build_policy(model, cfg: RadRLConfig):
     """Apply LoRA (peft) or full fine-tuning to `model`; returns (policy, trainable named params)."""
     lc = cfg.learner
     if lc.lora.enabled:
-        from peft import LoraConfig, get_peft_model
-
         lora = LoraConfig(
             r=lc.lora.r, lora_alpha=lc.lora.alpha, lora_dropout=lc.lora.dropout,
-            target_modules=lora_target_regex(lc.lora.target_modules, include_vision=not lc.freeze_vision),
+            target_modules=lora_target_regex(lc.lora.target_modules, include_vision=not lc.freeze_vision,
+                                             family=cfg.model.family),
         )
         torch.manual_seed(cfg.train.seed)  # identical adapter init on every rank
         model = get_peft_model(model, lora)
     else:
         for name, p in model.named_parameters():
-            p.requires_grad_(not (lc.freeze_vision and is_vision_param(name)))
+            p.requires_grad_(not (lc.freeze_vision and is_vision_param(name, cfg.model.family)))
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if not trainable:
         raise ValueError("learner: no trainable parameter (check learner.lora.target_modules against the model)")
     return model, trainable
 
 
-def is_vision_param(name: str) -> bool:
-    return ".visual." in f".{name}"
+def is_vision_param(name: str, family: str | FamilySpec | None = None) -> bool:
+    """A vision-tower (or projector) parameter of `family`; of any registered family when none is given."""
+    dotted = f".{name}."
+    return any(f".{m}." in dotted for m in _vision_modules(family))
 
 
 def build_optimizer(trainable, cfg: RadRLConfig, total_updates: int):

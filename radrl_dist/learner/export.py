@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
+from peft import get_peft_model_state_dict
+from peft.tuners.lora import LoraLayer
 
 from radrl_dist.learner.engine_setup import is_vision_param
 
@@ -48,8 +50,6 @@ def _units(model, kind: ExportKind, include_vision: bool, adapter: str = "defaul
         return [_Unit(n, [p], lambda p=p: p.data) for n, p in model.named_parameters() if wanted(n)]
     if kind != "merged":
         raise ValueError(f"export kind must be 'lora', 'full' or 'merged', got {kind!r}")
-    from peft.tuners.lora import LoraLayer
-
     units, covered = [], set()
     for mname, mod in model.named_modules():
         if isinstance(mod, LoraLayer) and adapter in getattr(mod, "lora_A", {}):
@@ -79,7 +79,7 @@ def gather_export(
     its device, not copied: pack it (the transport copies it once, straight into its bucket) before
     the next optimizer step.
     """
-    import deepspeed
+    import deepspeed  # lazy: deepspeed, only on learner ranks
 
     units = _units(model, kind, include_vision)
     out: list[tuple[str, torch.Tensor]] = []
@@ -97,8 +97,6 @@ def gather_export(
                     t = u.make().detach()
                     out.append((u.name, t.to("cpu", copy=True) if any(hasattr(p, "ds_id") for p in u.params) else t))
     if kind == "lora" and is_rank0:
-        from peft import get_peft_model_state_dict
-
         out = list(get_peft_model_state_dict(model, state_dict=dict(out)).items())
     return out
 

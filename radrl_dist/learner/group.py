@@ -1,9 +1,10 @@
 """LearnerGroup: K LearnerWorker actors forming one torch.distributed group (gloo on CPU, NCCL on GPU).
 
 The group, not the user, picks the rendezvous: rank 0 reports its node address (loopback when the
-whole group runs on one CPU-only node) and a free port. Each rollout batch is planned once
-(`plan_step`), each rank's share put in the object store once, and the per-rank metric sums merged
-here into one dict per step.
+whole group runs on one CPU-only node) and a free port. A batch of Candidates (SFT, benches) is
+planned once here (`plan_step`) and each rank's share put in the object store once; a GRPO step
+arrives by reference (`train_on_rollouts`: the ranks fetch the rollout actors' objects and plan the
+same way themselves). The per-rank metric sums are merged here into one dict per step.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import time
 import ray
 import torch
 
+from radrl_dist import object_bytes
+from radrl_dist.cluster.actor_group import ActorGroup, Bundle, reserve_group, role_resources, wait_placed
 from radrl_dist.config.schema import RadRLConfig
 from radrl_dist.grpo.loss import merge_loss_stats
-from radrl_dist.learner.batch import Candidate, plan_step
+from radrl_dist.learner.batch import LearnerHandoff, TrainingSample, plan_step
 from radrl_dist.learner.worker import LearnerWorker
 from radrl_dist.weight_sync.manifest import WeightManifest
 
@@ -25,7 +28,9 @@ _PHASES = ("logprob_s", "reference_s", "backward_s", "optimizer_s")
 
 class LearnerGroup:
     def __init__(self, cfg: RadRLConfig, model_path: str, total_updates: int | None = None,
-                 placement_group=None, transport: str = "objref", temperature: float | None = None):
+                 bundles: list[Bundle] | None = None, transport: str = "objref", temperature: float | None = None):
+        """`bundles`: rank r runs in bundles[r], from the run's plan (ranks in order, node by node);
+        None reserves a group of `num_workers` bundles here (SFT, tests, benches)."""
         self.cfg, self.transport = cfg, transport
         lc = cfg.learner
         self.world = lc.num_workers
@@ -35,19 +40,17 @@ class LearnerGroup:
         # Submissions to all ranks happen under this lock so every rank sees collective calls in one
         # order, even when a rollout actor's catch-up export comes from another thread (async mode).
         self._lock = threading.Lock()
-        actor_cls = ray.remote(LearnerWorker)
-        self.workers = []
-        for rank in range(self.world):
-            opts = {"num_cpus": lc.cpus_per_worker, "num_gpus": lc.gpus_per_worker}
-            if placement_group is not None:
-                from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
-
-                opts["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
-                    placement_group, placement_group_bundle_index=rank)
-            if lc.gpus_per_worker == 0:
-                opts["runtime_env"] = {"env_vars": {"DS_ACCELERATOR": "cpu"}}
-            self.workers.append(actor_cls.options(**opts).remote(cfg, rank, self.world, str(model_path), total, temp))
-        single_node = len({n["NodeID"] for n in ray.nodes() if n["Alive"]}) == 1
+        if bundles is None:
+            bundles = reserve_group([role_resources(lc.cpus_per_worker, lc.gpus_per_worker)] * self.world)
+            wait_placed(bundles, cfg.cluster.placement_timeout_s, f"learner: {self.world} ranks")
+        if len(bundles) != self.world:
+            raise ValueError(f"learner: {len(bundles)} bundles for learner.num_workers={self.world} ranks")
+        env = {"DS_ACCELERATOR": "cpu"} if lc.gpus_per_worker == 0 else {}
+        self.group = ActorGroup("learner", ray.remote(LearnerWorker), env_vars=env)  # a rank is not restarted
+        self.workers = self.group.spawn(bundles, lambda rank: (cfg, rank, self.world, str(model_path), total, temp))
+        planned = {b.node for b in bundles}
+        single_node = (len(planned) == 1 if None not in planned
+                       else len({n["NodeID"] for n in ray.nodes() if n["Alive"]}) == 1)
         addr, port = ray.get(self.workers[0].rendezvous_address.remote(single_node and lc.gpus_per_worker == 0))
         t0 = time.perf_counter()
         self.setup_info = ray.get([w.setup.remote(addr, port) for w in self.workers])
@@ -58,7 +61,7 @@ class LearnerGroup:
             refs = [getattr(w, method).remote(*args, **kwargs) for w in self.workers]
         return ray.get(refs)
 
-    def train_step(self, candidates: list[Candidate]) -> dict:
+    def train_step(self, candidates: list[TrainingSample]) -> dict:
         """One rollout batch -> `updates_per_step` optimizer updates; returns merged metrics."""
         lc = self.cfg.learner
         t0 = time.perf_counter()
@@ -66,7 +69,20 @@ class LearnerGroup:
         refs = [ray.put(p) for p in plan]
         with self._lock:
             calls = [w.train_step.remote(r) for w, r in zip(self.workers, refs)]
-        per_rank = ray.get(calls)
+        return self._merge(object_bytes.get(calls), t0)
+
+    def train_on_rollouts(self, step: LearnerHandoff) -> dict:
+        """A GRPO step handed over by reference: each rank fetches the candidates and prompt inputs
+        from the object store and trains on its share (LearnerWorker.train_on_rollouts); nothing of
+        the batch passes through this process. {} when no candidate had a token to train on."""
+        t0 = time.perf_counter()
+        with self._lock:
+            calls = [w.train_on_rollouts.remote(step) for w in self.workers]
+        per_rank = object_bytes.get(calls)
+        return self._merge(per_rank, t0) if per_rank[0] else {}
+
+    def _merge(self, per_rank: list[list[dict]], t0: float) -> dict:
+        """Per-rank, per-update results -> one metrics dict for the step."""
         updates = []
         for u in range(len(per_rank[0])):
             ranks = [per_rank[r][u] for r in range(self.world)]
@@ -81,7 +97,7 @@ class LearnerGroup:
         out["step_s"] = time.perf_counter() - t0
         return out
 
-    def logprobs(self, candidates: list[Candidate]) -> list[torch.Tensor]:
+    def logprobs(self, candidates: list[TrainingSample]) -> list[torch.Tensor]:
         """Current-policy log-probs per candidate, in input order (all ranks take part: ZeRO-3)."""
         mbs = self.cfg.learner.micro_batch_size
         shares = [list(range(len(candidates)))[r :: self.world] for r in range(self.world)]
@@ -152,6 +168,5 @@ class LearnerGroup:
         return self._all("save_adapter", out_dir)[0]
 
     def shutdown(self) -> None:
-        for w in self.workers:
-            ray.kill(w)
+        self.group.shutdown()
         self.workers = []

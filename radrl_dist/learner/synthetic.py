@@ -10,26 +10,27 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from PIL import Image
 
+from radrl_dist.data.images import load_image
 from radrl_dist.data.schema import Study
 from radrl_dist.grpo.advantages import group_advantages
-from radrl_dist.learner.batch import Candidate, PromptInputs, collate
+from radrl_dist.learner.batch import TrainingSample, collate
 from radrl_dist.learner.logprobs import completion_logprobs
+from radrl_dist.models.loading import load_policy, load_processor
+from radrl_dist.models.prompt_inputs import PromptInputs
+from radrl_dist.models.prompts import prompt_text
 from radrl_dist.models.tokenizer import vision_token_ids
 
 REAL_CXR = Path("/work/shared/data/real_cxr")
 
 
 def _images(n: int, seed: int):
-    from PIL import Image
-
     real = sorted(REAL_CXR.glob("*.png")) if REAL_CXR.is_dir() else []
     g = torch.Generator().manual_seed(seed)
     out = []
     for i in range(n):
         if real:
-            from radrl_dist.models.prompts import load_image
-
             out.append(load_image(real[i % len(real)]))
         else:
             arr = (torch.rand(96, 80, generator=g) * 255).to(torch.uint8).numpy()
@@ -39,14 +40,11 @@ def _images(n: int, seed: int):
 
 def synthetic_candidates(model_path: str | Path, n_prompts: int = 2, group_size: int = 4, max_len: int = 12,
                          seed: int = 0, min_pixels: int | None = None, max_pixels: int | None = None,
-                         model=None) -> list[Candidate]:
-    from radrl_dist.models.loading import load_policy, load_processor
-    from radrl_dist.models.prompts import prompt_text
-
+                         model=None) -> list[TrainingSample]:
     proc = load_processor(model_path, min_pixels, max_pixels)
     model = model if model is not None else load_policy(model_path).eval()
     tok = proc.tokenizer
-    special = set(tok.all_special_ids) | {model.config.image_token_id, model.config.video_token_id}
+    special = set(tok.all_special_ids) | {getattr(model.config, k, None) for k in ("image_token_id", "video_token_id")}
     ordinary = torch.tensor([i for i in range(len(tok)) if i not in special])
     g = torch.Generator().manual_seed(seed)
     rewards = torch.rand(n_prompts, group_size, generator=g)
@@ -59,7 +57,7 @@ def synthetic_candidates(model_path: str | Path, n_prompts: int = 2, group_size:
         for k in range(group_size):
             n = int(torch.randint(max_len // 2, max_len + 1, (1,), generator=g))
             ids = ordinary[torch.randint(len(ordinary), (n,), generator=g)]
-            cands.append(Candidate(prompt, ids, torch.zeros(n), float(adv[p, k]), group=p, version=0))
+            cands.append(TrainingSample(prompt, ids, torch.zeros(n), float(adv[p, k]), group=p, version=0))
     suppress = vision_token_ids(tok)  # the sampled policy: vision tokens at -inf, as in the engines
     with torch.no_grad():
         for c in cands:  # behaviour log-probs: the generating model's, one candidate at a time

@@ -7,22 +7,34 @@ rank at once with matching arguments (ZeRO shards parameters, gradients and opti
 from __future__ import annotations
 
 import os
+import socket
 import time
 from contextlib import nullcontext
 from datetime import timedelta
 
+import ray
 import torch
 
 from radrl_dist.config.schema import RadRLConfig
 from radrl_dist.grpo.loss import grpo_loss, nll_loss
-from radrl_dist.learner.batch import Candidate, RankUpdate, collate
+from radrl_dist.learner.batch import LearnerHandoff, RankUpdate, TrainingSample, candidates_from_rollouts, collate, plan_step
+from radrl_dist.learner.checkpoint import load_learner_state, save_learner_state, write_peft_adapter
+from radrl_dist.learner.engine_setup import build_optimizer, build_policy, ds_config, prepare_cpu_deepspeed_env
+from radrl_dist.learner.export import gather_export, lora_config_dict
 from radrl_dist.learner.logprobs import completion_logprobs
+from radrl_dist.models.loading import load_policy
+from radrl_dist.models.tokenizer import vision_token_ids_at
 from radrl_dist.weight_sync.endpoints import WeightSender
 
 
-def _free_port() -> int:
-    import socket
+def _sum_parts(parts: list[dict[str, float]]) -> dict[str, float]:
+    """Micro-batch metric sums of one update added up (merge_loss_stats only adds them, so merging
+    these per-rank sums gives the same means)."""
+    keys = {k for p in parts for k in p}
+    return {k: sum(p.get(k, 0.0) for p in parts) for k in keys}
 
+
+def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("", 0))
         return s.getsockname()[1]
@@ -44,8 +56,6 @@ class LearnerWorker:
 
     def rendezvous_address(self, loopback: bool) -> tuple[str, int]:
         """Rank 0's address and a port free on its node, for the process group's TCP store."""
-        import ray
-
         return ("127.0.0.1" if loopback else ray.util.get_node_ip_address()), _free_port()
 
     def setup(self, master_addr: str, master_port: int) -> dict:
@@ -54,13 +64,8 @@ class LearnerWorker:
         if self.on_gpu:
             torch.cuda.set_device(0)  # Ray gives each worker its own GPU as device 0
         else:
-            from radrl_dist.learner.engine_setup import prepare_cpu_deepspeed_env
-
             prepare_cpu_deepspeed_env()
-        import deepspeed
-
-        from radrl_dist.learner.engine_setup import build_optimizer, build_policy, ds_config
-        from radrl_dist.models.loading import load_policy
+        import deepspeed  # lazy: deepspeed, only on learner ranks (the driver never loads it)
 
         t0 = time.perf_counter()
         deepspeed.init_distributed(dist_backend="nccl" if self.on_gpu else "gloo", auto_mpi_discovery=False,
@@ -70,8 +75,6 @@ class LearnerWorker:
         model = load_policy(self.model_path, "float32", mc.attn_implementation)
         model.config.use_cache = False
         self.pad_id = model.config.get_text_config().pad_token_id or 0
-        from radrl_dist.models.tokenizer import vision_token_ids_at
-
         self.suppress_ids = vision_token_ids_at(self.model_path)
         policy, trainable = build_policy(model, self.cfg)
         opt, sched = build_optimizer(trainable, self.cfg, self.total_updates)
@@ -122,13 +125,29 @@ class LearnerWorker:
         t["optimizer_s"] = time.perf_counter() - t0
         self.updates_done += 1
         gn = eng.get_global_grad_norm()
-        return {"parts": parts, "timing": t, "grad_norm": float(gn) if gn is not None else float("nan"),
+        # one sum per rank, not one dict per micro-batch: what goes back does not grow with the batch
+        return {"parts": [_sum_parts(parts)], "timing": t, "grad_norm": float(gn) if gn is not None else float("nan"),
                 "lr": float(eng.get_lr()[0]), "micro_batches": len(upd.micro_batches)}
 
     def train_step(self, updates: list[RankUpdate]) -> list[dict]:
         return [self._update(u) for u in updates]
 
-    def logprobs(self, micro_batches: list[list[Candidate]]) -> list[torch.Tensor]:
+    def train_on_rollouts(self, step: LearnerHandoff) -> list[dict]:
+        """One GRPO step handed over by reference: fetch every chunk's candidates and prompt inputs
+        from the object store, build the step's candidates and plan exactly as every other rank does
+        (deterministic), train on this rank's share. [] when no candidate has a token to train on."""
+        fetched = ray.get([ref for pair in step.chunks for ref in pair])
+        rollouts, prompts = [], {}
+        for k in range(0, len(fetched), 2):
+            rollouts.extend(fetched[k])
+            prompts.update(fetched[k + 1])
+        cands = candidates_from_rollouts(rollouts, prompts, step.advantages)
+        if not cands:
+            return []
+        lc = self.cfg.learner
+        return self.train_step(plan_step(cands, self.world, lc.micro_batch_size, lc.updates_per_step)[self.rank])
+
+    def logprobs(self, micro_batches: list[list[TrainingSample]]) -> list[torch.Tensor]:
         """Current-policy log-probs per candidate (completion length each), no gradient."""
         self.engine.eval()
         out = []
@@ -143,8 +162,6 @@ class LearnerWorker:
 
     def export(self, version: int, kind: str, transport: str = "objref"):
         """Collective gather; rank 0 packs, publishes and returns the manifest, others None."""
-        from radrl_dist.learner.export import gather_export, lora_config_dict
-
         lc = self.cfg.learner
         if kind == "auto":
             kind = "lora" if lc.lora.enabled else "full"
@@ -164,8 +181,6 @@ class LearnerWorker:
 
     def join_weight_group(self, store_host: str, store_port: int, world: int, loopback: bool, timeout_s: float) -> None:
         """Rank 0 only: become rank 0 of the learner-to-rollout weight group (collective transport)."""
-        import ray
-
         my_host = "127.0.0.1" if loopback else ray.util.get_node_ip_address()
         self.weight_sender.join_group(store_host, store_port, world, my_host, timeout_s)
 
@@ -173,8 +188,6 @@ class LearnerWorker:
         self.weight_sender.leave_group()
 
     def save_checkpoint(self, ckpt_dir: str, tag: str, client_state: dict, adapter_dir: str | None = None) -> str:
-        from radrl_dist.learner.checkpoint import save_learner_state
-
         state = dict(client_state, updates_done=self.updates_done)
         path = save_learner_state(self.engine, ckpt_dir, tag, self.rank, state)
         if adapter_dir and self.cfg.learner.lora.enabled:
@@ -182,17 +195,12 @@ class LearnerWorker:
         return str(path)
 
     def load_checkpoint(self, ckpt_dir: str, tag: str | None = None) -> dict:
-        from radrl_dist.learner.checkpoint import load_learner_state
-
         client = load_learner_state(self.engine, ckpt_dir, self.rank, tag)
         self.updates_done = int(client.get("updates_done", self.updates_done))
         return client
 
     def save_adapter(self, out_dir: str) -> str | None:
         """Collective; rank 0 writes the adapter in PEFT format."""
-        from radrl_dist.learner.checkpoint import write_peft_adapter
-        from radrl_dist.learner.export import gather_export
-
         tensors = gather_export(self.engine.module, "lora", self.rank == 0, include_vision=True)
         if self.rank == 0:
             return str(write_peft_adapter(self.engine.module.peft_config["default"], tensors, out_dir))

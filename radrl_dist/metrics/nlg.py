@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from radrl_dist.metrics.meteor import meteor
 from radrl_dist.metrics.ptb_tokenize import tokenize
 
 Refs = Sequence[Sequence[str]]  # per sample, one or more tokenised references
@@ -227,8 +228,6 @@ def compute_nlg(
     """BLEU-1..4 (corpus), METEOR, ROUGE-L, CIDEr as pycocoevalcap's COCOEvalCap reports them
     (PTB tokenisation of candidates and references first). Per-sample values: sentence BLEU,
     METEOR segment scores, ROUGE-L and CIDEr per sample."""
-    from radrl_dist.metrics.meteor import meteor
-
     cands, refs = tokenize_all(candidates, references)
     corpus: dict[str, float | None] = {}
     per: dict[str, np.ndarray] = {}

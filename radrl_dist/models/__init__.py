@@ -1,1 +1,2 @@
-"""Models: tiny random-initialised builders (no hub) and loading of local checkpoints."""
+"""Models: tiny random-initialised builders (no hub), loading of local checkpoints, and prompt encoding
+(prompt_encoding.py, prompt_inputs.py: the inputs engine, learner and SFT all share)."""

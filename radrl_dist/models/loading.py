@@ -1,18 +1,26 @@
 """Resolve and load the policy: a local checkpoint, or a tiny model built locally for tests/demo.
 
-No code path downloads weights: a `model.path` that is not a local directory is an error.
+No code path downloads weights: a `model.path` that is not a local directory is an error. The
+checkpoint's family (config.json `model_type`) must be `model.family`: the family spec decides the
+stop and vision tokens, box format and weight names the rest of the run uses.
 Weights load from safetensors only (`use_safetensors=True`, no remote code): a pickled
 `pytorch_model.bin` can run code when unpickled, so a folder holding only pickle weights is refused.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
+import torch
 from safetensors import SafetensorError, safe_open
+from transformers import AutoProcessor
 
 from radrl_dist.config.schema import ModelConfig
+from radrl_dist.models.families import family_of_checkpoint
+from radrl_dist.models.families.spec import resolve
+from radrl_dist.models.tiny_vlm import ensure_tiny_vlm
 
 _DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
 
@@ -24,8 +32,6 @@ class ModelDirError(ValueError):
 def resolve_model_path(cfg: ModelConfig) -> Path:
     """The local directory of the policy checkpoint (building the tiny model when path is null)."""
     if cfg.path is None:
-        from radrl_dist.models.tiny_vlm import ensure_tiny_vlm
-
         return ensure_tiny_vlm(cfg.family, cfg.tiny, cfg.min_pixels, cfg.max_pixels)
     path = Path(cfg.path).expanduser()
     if not (path / "config.json").is_file():
@@ -34,6 +40,10 @@ def resolve_model_path(cfg: ModelConfig) -> Path:
             "radrl_dist never downloads weights: download them yourself and give the directory"
         )
     check_model_dir(path)
+    found = family_of_checkpoint(path)
+    if found.name != cfg.family:
+        raise ValueError(f"model.path={cfg.path!r} holds a {found.name} checkpoint but model.family={cfg.family!r}; "
+                         f"set model.family={found.name}")
     return path
 
 
@@ -68,11 +78,11 @@ def check_model_dir(path: Path) -> None:
 
 
 def load_processor(path: str | Path, min_pixels: int | None = None, max_pixels: int | None = None):
-    """AutoProcessor from a local dir, with the pixel bounds of the config (they decide image tokens)."""
-    from transformers import AutoProcessor
-
+    """AutoProcessor from a local dir, with the pixel bounds of the config (they decide image tokens)
+    for families whose processor resizes within bounds (a fixed-size processor keeps its own size)."""
     proc = AutoProcessor.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
-    if min_pixels is not None or max_pixels is not None:  # transformers 5: pixel bounds live in `size`
+    bounded = family_of_checkpoint(path).pixel_bounds
+    if bounded and (min_pixels is not None or max_pixels is not None):  # transformers 5: bounds live in `size`
         ip = proc.image_processor
         size = dict(ip.size or {})
         size["shortest_edge"] = min_pixels if min_pixels is not None else size.get("shortest_edge")
@@ -86,19 +96,16 @@ def load_processor(path: str | Path, min_pixels: int | None = None, max_pixels: 
 
 
 def load_policy(path: str | Path, dtype: str = "float32", attn_implementation: str = "sdpa"):
-    """The HF model for training/scoring/HF generation; clear error when flash-attn is asked but absent."""
-    import torch
-    from transformers import AutoModelForImageTextToText
-
+    """The family's HF model class for training/scoring/HF generation; clear error when flash-attn is
+    asked but absent."""
     if attn_implementation == "flash_attention_2":
-        import importlib.util
-
         if importlib.util.find_spec("flash_attn") is None:
             raise ImportError(
                 "model.attn_implementation=flash_attention_2 but flash-attn is not installed; "
                 "install the 'flash' extra on a CUDA machine or use 'sdpa'"
             )
-    return AutoModelForImageTextToText.from_pretrained(
+    model_cls = resolve(family_of_checkpoint(path).model_class)
+    return model_cls.from_pretrained(
         str(path), dtype=getattr(torch, _DTYPES[dtype]), attn_implementation=attn_implementation, local_files_only=True,
         use_safetensors=True, trust_remote_code=False,
     )

@@ -6,12 +6,8 @@ exactly the same prompt text and image.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from PIL import Image
-
-from radrl_dist.data.images import ImageOpenError, load_rgb
 from radrl_dist.data.schema import Study
+from radrl_dist.models.families import BOX_FORMATS
 
 INSTRUCTIONS: dict[str, dict[str, str]] = {
     "report": {
@@ -34,30 +30,8 @@ INSTRUCTIONS: dict[str, dict[str, str]] = {
 }
 
 # What each box format's grounding answer looks like (DESIGN 2), appended to grounding instructions
-# so the model is told which coordinates to answer in; each example parses with its codec.
-BOX_FORMAT_HINTS: dict[str, str] = {
-    "qwen2_vl": ("Write each box as <|box_start|>(x1,y1),(x2,y2)<|box_end|> with integer coordinates on a 0..1000 grid "
-                 "of the image, e.g. <|box_start|>(120,340),(560,780)<|box_end|>."),
-    "qwen2_5_vl": ('Write the boxes as JSON, e.g. [{"bbox_2d": [84, 230, 392, 545], "label": "opacity"}], with x1, y1, '
-                   "x2, y2 in pixels of the resized input image as you see it."),
-    "qwen3_vl": ('Write the boxes as JSON, e.g. [{"bbox_2d": [120, 340, 560, 780], "label": "opacity"}], with x1, y1, '
-                 "x2, y2 as integers on a 0..1000 grid of the image."),
-    "radvlm": ("Write each box as [x1, y1, x2, y2] with coordinates normalised to 0..1 of the image width and height, "
-               "2 decimals, e.g. [0.12, 0.34, 0.56, 0.78]."),
-}
-
-
-class ImageLoadError(ValueError):
-    """A study's image is missing or unreadable (reported by study id, never silently skipped)."""
-
-
-def load_image(path: str | Path) -> Image.Image:
-    """RGB PIL image (grayscale radiographs are replicated to 3 channels, as the processors expect).
-    Opened through `data.images`, so an oversized file (a decompression bomb) is a per-study error too."""
-    try:
-        return load_rgb(path)
-    except ImageOpenError as exc:
-        raise ImageLoadError(str(exc)) from exc
+# so the model is told which coordinates to answer in; each format's example parses with its codec.
+BOX_FORMAT_HINTS: dict[str, str] = {name: fmt.hint for name, fmt in BOX_FORMATS.items()}
 
 
 def instruction_for(study: Study, fmt: str, box_format: str | None = None) -> str:

@@ -3,7 +3,7 @@ answer extractor, grounding (IoU soft-F1), NLG (nlg.py), and the composite that 
 No Ray here: the reward pool hosts these in its actors."""
 
 from radrl_dist.rewards.composite import CompositeResult, CompositeReward, CompositeSpec, RewardBatch
-from radrl_dist.rewards.registry import get_reward, known_rewards, register_reward, register_text_reward
+from radrl_dist.rewards.registry import get_reward, known_rewards, register_reward
 
 __all__ = ["CompositeResult", "CompositeReward", "CompositeSpec", "RewardBatch", "get_reward", "known_rewards",
-           "register_reward", "register_text_reward"]
+           "register_reward"]

@@ -24,10 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from radrl_dist.boxes.codecs import BoxCodec
+from radrl_dist.boxes.box import Box
 from radrl_dist.constants import TASKS
-from radrl_dist.data.schema import Box
 from radrl_dist.labelers.base import Labeler, as_text
+from radrl_dist.labelers.rules import RuleLabeler
+from radrl_dist.models.families import get_codec
 from radrl_dist.rewards.format import MISSING_MODES, extract_answer
 from radrl_dist.rewards.registry import check_params, get_reward
 
@@ -56,7 +57,7 @@ class CompositeSpec:
             check_params(name, given)  # unknown component or parameter: error names reward.params.<c>.<p>
         if self.on_missing not in MISSING_MODES:
             raise ValueError(f"reward spec: on_missing must be one of {MISSING_MODES}, got {self.on_missing!r}")
-        BoxCodec(self.codec)
+        get_codec(self.codec)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CompositeSpec:
@@ -128,7 +129,7 @@ class TaskView:
 
     @cached_property
     def _parsed(self) -> tuple[list[list[Box]], np.ndarray]:
-        codec = BoxCodec(self.spec.codec)
+        codec = get_codec(self.spec.codec)
         out, ok = [], []
         for j, i in enumerate(self.idx):
             size = self.image_sizes[j]
@@ -174,8 +175,6 @@ class CompositeReward:
     @property
     def labeler(self) -> Labeler:
         if self._labeler is None:  # the default when no checkpoint is configured
-            from radrl_dist.labelers.rules import RuleLabeler
-
             self._labeler = RuleLabeler()
         return self._labeler
 

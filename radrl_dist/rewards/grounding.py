@@ -26,8 +26,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from radrl_dist.boxes.box import Box
 from radrl_dist.boxes.geometry import iou_matrix
-from radrl_dist.data.schema import Box
 
 _NORM = re.compile(r"[^a-z0-9]+")
 PRECISION_BOXES, PRECISION_MASS = "boxes", "mass"

@@ -22,8 +22,10 @@ from functools import lru_cache
 
 import numpy as np
 
+from radrl_dist.data.iu_xray_reports import load_reports
 from radrl_dist.metrics.nlg import DocFreq, bleu, cider_scores, rouge_l_scores
 from radrl_dist.metrics.ptb_tokenize import tokenize
+from radrl_dist.rewards.signature import ComponentFn, text_pair_component
 
 log = logging.getLogger(__name__)
 RewardFn = Callable[[list[str], list[str]], np.ndarray]
@@ -73,8 +75,6 @@ def make_cider_d(corpus: Iterable[str]) -> RewardFn:
 @lru_cache(maxsize=1)
 def _default_cider_d() -> RewardFn | None:
     try:
-        from radrl_dist.data.iu_xray_reports import load_reports
-
         texts = [r.text for r in load_reports() if r.report_id % 2 == 0 and r.text]
     except (FileNotFoundError, ValueError, OSError) as exc:
         log.warning("CIDEr-D: IU X-Ray corpus unavailable (%s); idf falls back to each call's references", exc)
@@ -112,3 +112,5 @@ def gleu(candidates: list[str], references: list[str]) -> np.ndarray:
 
 
 NLG_REWARDS: dict[str, RewardFn] = {"bleu4": bleu4, "rouge_l": rouge_l, "cider_d": cider_d, "gleu": gleu}
+# the same as reward components (of the extracted answer against the reference report); the registry lists these
+COMPONENTS: dict[str, ComponentFn] = {name: text_pair_component(fn) for name, fn in NLG_REWARDS.items()}

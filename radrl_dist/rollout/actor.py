@@ -3,7 +3,9 @@
 A (re)started actor serves version 0 (the checkpoint); `generate` takes the version the step wants
 and raises StaleVersionError when it differs, so a restarted actor produces nothing until the pool
 has loaded the current manifest into it. `generate` returns (small summary, candidates) as two
-objects so the pool can check a chunk without pulling its candidates into the driver.
+objects so the pool can check a chunk without pulling its candidates into the driver;
+`generate_for_learner` (training steps) also returns the encoded prompts and the score requests, so
+the learner and the reward pool take them by reference (radrl_dist.rollout.handoff).
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ from typing import Any
 import ray
 
 from radrl_dist.config.schema import ModelConfig, RolloutConfig
-from radrl_dist.rollout.engine import make_engine
-from radrl_dist.rollout.types import RolloutRequest, StaleVersionError, StudyRollout
+from radrl_dist.models.prompt_encoding import RolloutRequest
+from radrl_dist.models.prompt_inputs import PromptInputs
+from radrl_dist.rollout.engines import make_engine
+from radrl_dist.rollout.handoff import payload_size, study_score_requests
+from radrl_dist.rollout.types import StaleVersionError, StudyRollout
 from radrl_dist.weight_sync.endpoints import WeightReceiver
 from radrl_dist.weight_sync.manifest import WeightManifest
 
@@ -78,11 +83,35 @@ class RolloutWorker:
     def generate(
         self, requests: list[RolloutRequest], version: int, n: int | None = None, greedy: bool = False
     ) -> tuple[dict[str, Any], list[StudyRollout]]:
+        summary, results, _ = self._generate(requests, version, n, greedy)
+        return summary, results
+
+    def generate_for_learner(self, requests: list[RolloutRequest], version: int, score_tag: str, box_format: str,
+                             n: int | None = None, greedy: bool = False) -> tuple[dict[str, Any], list[StudyRollout],
+                                                                                  dict[str, PromptInputs], list[Any]]:
+        """A training step's chunk as four objects (call with num_returns=4): the summary of
+        `generate` (plus candidates per study and the payload sizes), the candidates, the prompt
+        inputs this engine encoded, and the chunk's score requests. The caller waits on the summary
+        and passes the other three on by reference (radrl_dist.rollout.handoff).
+
+        Returned, not `ray.put` here: the caller owns returned objects, so they survive this actor
+        (a replica killed after serving its chunk loses nothing); an object put here would die with it."""
+        summary, results, inputs = self._generate(requests, version, n, greedy)
+        prompts = {sid: PromptInputs.from_processor(enc) for sid, enc in inputs.items()}
+        studies = {r.study_id: r.study for r in requests}
+        scores = [q for r in results if r.ok
+                  for q in study_score_requests(score_tag, studies[r.study_id], r, box_format, prompts.get(r.study_id),
+                                                self.engine.model_cfg.family)]
+        summary["candidates_per_study"] = [len(r.candidates) for r in results]
+        summary["payload_bytes"] = [payload_size(x) for x in (results, prompts, scores)]
+        return summary, results, prompts, scores
+
+    def _generate(self, requests: list[RolloutRequest], version: int, n: int | None, greedy: bool):
         e = self.engine
         if e.version != version:
             raise StaleVersionError(e.version, version, e.engine_id)
         t0 = time.perf_counter()
-        results = e.generate(requests, n=n, greedy=greedy)
+        results, inputs = e.generate_with_prompts(requests, n=n, greedy=greedy)
         if self.slow_factor > 1.0:  # BENCH ONLY: sleep, so the throttled replica frees its CPU for the others
             time.sleep((self.slow_factor - 1.0) * (time.perf_counter() - t0))
         summary = {
@@ -95,7 +124,7 @@ class RolloutWorker:
             "seconds": time.perf_counter() - t0,
             "index": self.index,
         }
-        return summary, results
+        return summary, results, inputs
 
 
 RolloutActor = ray.remote(RolloutWorker)

@@ -1,4 +1,4 @@
-"""The RolloutEngine interface both engines implement, and the factory that picks one from config.
+"""The RolloutEngine interface both engines implement (radrl_dist.rollout.engines picks one from config).
 
 An engine is single-process and synchronous: the actor around it owns concurrency and Ray. It
 knows which weight version it serves and refuses to load a LoRA adapter on top of full weights.
@@ -11,10 +11,9 @@ import time
 from dataclasses import dataclass
 
 from radrl_dist.config.schema import ModelConfig, RolloutConfig
-from radrl_dist.rollout.prepare import PreparedPrompt, prepare_request
-from radrl_dist.rollout.types import RolloutRequest, StudyRollout
+from radrl_dist.models.prompt_encoding import PreparedPrompt, RolloutRequest, prepare_request
+from radrl_dist.rollout.types import StudyRollout
 from radrl_dist.weight_sync.manifest import WeightManifest
-
 
 LOADING = -1  # the version an engine reports while (or after failing) loading: it matches no step
 
@@ -66,6 +65,12 @@ class RolloutEngine(abc.ABC):
 
     def generate(self, requests: list[RolloutRequest], n: int | None = None, greedy: bool = False) -> list[StudyRollout]:
         """One StudyRollout per request, in request order (failed studies carry their error)."""
+        return self.generate_with_prompts(requests, n, greedy)[0]
+
+    def generate_with_prompts(self, requests: list[RolloutRequest], n: int | None = None,
+                              greedy: bool = False) -> tuple[list[StudyRollout], dict[str, dict]]:
+        """`generate`, plus {study_id: processor inputs} of the prompts it encoded (ok studies): the
+        learner trains on exactly these, so no one encodes a prompt twice."""
         spec = self.sampling(n, greedy)
         prepared, errors = self.prepare(requests)
         t0 = time.perf_counter()
@@ -81,11 +86,11 @@ class RolloutEngine(abc.ABC):
                 for c in cands:
                     c.gen_seconds = dt
                 out.append(StudyRollout(sid, candidates=cands))
-        return out
+        return out, {p.study_id: p.inputs for p in prepared}
 
     @abc.abstractmethod
     def _generate(self, prepared: list[PreparedPrompt], requests: list[RolloutRequest], spec: SamplingSpec) -> dict:
-        """{study_id: [Candidate] * n} for the prepared prompts."""
+        """{study_id: [SampledCompletion] * n} for the prepared prompts."""
 
     def load_weights(self, manifest: WeightManifest) -> int:
         """Load a published version; returns the version now served."""
@@ -107,15 +112,3 @@ class RolloutEngine(abc.ABC):
     @abc.abstractmethod
     def _load(self, manifest: WeightManifest) -> None: ...
 
-
-def make_engine(rollout: RolloutConfig, model: ModelConfig, max_prompt_length: int, engine_id: str = "engine-0") -> RolloutEngine:
-    """The engine named by `rollout.engine` (imports vLLM only when asked for)."""
-    if rollout.engine == "hf":
-        from radrl_dist.rollout.hf_engine import HFEngine
-
-        return HFEngine(rollout, model, max_prompt_length, engine_id)
-    if rollout.engine == "vllm":
-        from radrl_dist.rollout.vllm_engine import VLLMEngine
-
-        return VLLMEngine(rollout, model, max_prompt_length, engine_id)
-    raise ValueError(f"rollout.engine must be 'hf' or 'vllm', got {rollout.engine!r}")

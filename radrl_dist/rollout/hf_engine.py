@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import torch
 
+from radrl_dist.models.families import get_family
 from radrl_dist.models.loading import load_policy, load_processor, resolve_model_path
-from radrl_dist.models.tokenizer import completion_strip_ids, decode_completion, vision_token_ids
+from radrl_dist.models.prompt_encoding import PreparedPrompt, RolloutRequest
+from radrl_dist.models.tokenizer import completion_strip_ids, decode_completion, stop_token_ids, vision_token_ids
 from radrl_dist.rollout.engine import RolloutEngine, SamplingSpec
 from radrl_dist.rollout.lora_merge import lora_deltas, merge_into
-from radrl_dist.rollout.prepare import PreparedPrompt
-from radrl_dist.rollout.types import Candidate, RolloutRequest
-from radrl_dist.weight_sync.manifest import WeightManifest, manifest_tensors
+from radrl_dist.rollout.types import SampledCompletion
+from radrl_dist.weight_sync.manifest import WeightManifest, is_store_backed, manifest_tensors
+from radrl_dist.weight_sync.receive import LoadStats, ModuleWeights
 
 STUDIES_PER_CALL = 4  # bounds generate's batch (studies x n) on small machines
 
@@ -29,9 +31,13 @@ class HFEngine(RolloutEngine):
         self.model = load_policy(path, model.dtype, model.attn_implementation).eval()
         if torch.cuda.is_available() and rollout.gpus_per_actor > 0:
             self.model.to("cuda")
-        self.suppress_ids = vision_token_ids(self.processor.tokenizer)
+        self.family = get_family(model.family)
+        self.suppress_ids = vision_token_ids(self.processor.tokenizer, self.family)
+        self.stop_ids = stop_token_ids(self.processor.tokenizer, self.family)
         self.strip_ids = completion_strip_ids(self.processor.tokenizer)
         self._base: dict[str, torch.Tensor] = {}  # W0 of LoRA-targeted weights
+        self.weights = ModuleWeights(self.model)  # loads manifests; knows which weights are store views
+        self.load_stats = LoadStats()
 
     def completion_text(self, token_ids) -> str:
         """What rewards parse: grounding markers kept, end-of-turn and padding dropped."""
@@ -54,13 +60,13 @@ class HFEngine(RolloutEngine):
     def _generate_chunk(self, prepared: list[PreparedPrompt], requests, spec: SamplingSpec) -> dict:
         tok = self.processor.tokenizer
         enc = self.processor(
-            text=[p.text for p in prepared], images=[im for p in prepared for im in p.images],
+            text=[p.text for p in prepared], images=[p.images for p in prepared],  # per prompt: Gemma 3's processor needs it
             padding=True, return_tensors="pt",
         ).to(self.device)
         kwargs = dict(do_sample=False) if spec.greedy else dict(do_sample=True, temperature=spec.temperature, top_p=spec.top_p, top_k=0)
         gen = self.model.generate(
             **enc, max_new_tokens=spec.max_new_tokens, num_return_sequences=spec.n, suppress_tokens=self.suppress_ids,
-            output_scores=True, return_dict_in_generate=True, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+            output_scores=True, return_dict_in_generate=True, pad_token_id=tok.pad_token_id, eos_token_id=self.stop_ids,
             **kwargs,
         )
         p_len = enc["input_ids"].shape[1]
@@ -69,15 +75,16 @@ class HFEngine(RolloutEngine):
         lps = torch.log_softmax(scores, dim=-1).gather(-1, new[:, : scores.shape[1]].to(scores.device).unsqueeze(-1))
         lps = lps.squeeze(-1).cpu()
         task_of = {r.study_id: r.study.task for r in requests}
-        out: dict[str, list[Candidate]] = {}
+        out: dict[str, list[SampledCompletion]] = {}
         for row in range(new.shape[0]):
             p = prepared[row // spec.n]
             ids = new[row].tolist()
             finish = "length"
-            if tok.eos_token_id in ids:
-                ids = ids[: ids.index(tok.eos_token_id) + 1]
+            end = next((i for i, t in enumerate(ids) if t in self.stop_ids), None)
+            if end is not None:
+                ids = ids[: end + 1]
                 finish = "stop"
-            out.setdefault(p.study_id, []).append(Candidate(
+            out.setdefault(p.study_id, []).append(SampledCompletion(
                 study_id=p.study_id, task=task_of[p.study_id], sample_index=row % spec.n,
                 text=self.completion_text(ids), token_ids=ids, logprobs=lps[row, : len(ids)].tolist(),
                 prompt_token_ids=p.prompt_ids, finish_reason=finish, weight_version=self.version,
@@ -86,22 +93,16 @@ class HFEngine(RolloutEngine):
         return out
 
     def _load(self, manifest: WeightManifest) -> None:
+        what = f"engine {self.engine_id}: manifest v{manifest.version}"
+        if manifest.kind == "full":  # objref views become the weights on CPU (no copy); the rest are copied
+            self.load_stats = self.weights.load(manifest_tensors(manifest), adopt=is_store_backed(manifest), what=what)
+            return
         params = self.model.state_dict()
-        if manifest.kind == "full":
-            new = dict(manifest_tensors(manifest))
-        else:
-            deltas = lora_deltas(manifest_tensors(manifest), manifest.lora_config)
-            for name in deltas:
-                if name not in self._base and name in params:
-                    self._base[name] = params[name].detach().clone()
-            merged = merge_into({**params, **self._base}, deltas)
-            # weights the previous adapter touched but this one does not go back to W0
-            new = {**{n: w for n, w in self._base.items() if n not in merged}, **merged}
-        unknown = sorted(set(new) - set(params))
-        if unknown:
-            raise KeyError(f"engine {self.engine_id}: manifest v{manifest.version} names weights the model does not have: {unknown[:5]}")
-        with torch.no_grad():
-            for name, t in new.items():
-                if tuple(params[name].shape) != tuple(t.shape):
-                    raise ValueError(f"{name}: manifest shape {tuple(t.shape)} != model {tuple(params[name].shape)}")
-                params[name].copy_(t)
+        deltas = lora_deltas(manifest_tensors(manifest), manifest.lora_config)
+        for name in deltas:
+            if name not in self._base and name in params:
+                self._base[name] = params[name].detach().clone()
+        merged = merge_into({**params, **self._base}, deltas)
+        # weights the previous adapter touched but this one does not go back to W0 (copied: _base is kept)
+        new = {**{n: w for n, w in self._base.items() if n not in merged}, **merged}
+        self.load_stats = self.weights.load(new.items(), adopt=False, what=what)

@@ -1,4 +1,4 @@
-"""RolloutPool: N RolloutActors in one placement group; spreads studies, never mixes versions.
+"""RolloutPool: N RolloutActors, one per planned bundle; spreads studies, never mixes versions.
 
 Each generate call is one step at one weight version. Studies go out through a work queue of small
 chunks (`rollout.chunk_size` studies): each live actor holds up to `rollout.chunks_in_flight` chunks
@@ -18,13 +18,16 @@ from typing import Any
 
 import ray
 from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError, RayTaskError
-from ray.util.placement_group import placement_group, remove_placement_group
-from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+from radrl_dist import object_bytes
+from radrl_dist.cluster.actor_group import ActorGroup, Bundle, reserve_group, role_resources, wait_placed
 from radrl_dist.config.schema import ModelConfig, RolloutConfig
+from radrl_dist.models.prompt_encoding import RolloutRequest
 from radrl_dist.rollout.actor import RolloutActor
 from radrl_dist.rollout.dispatch import pick_replica, update_rate
-from radrl_dist.rollout.types import RolloutError, RolloutRequest, StaleVersionError, StudyRollout
+from radrl_dist.rollout.elastic import ElasticPool
+from radrl_dist.rollout.handoff import INLINE_LIMIT, ChunkRefs
+from radrl_dist.rollout.types import RolloutError, StaleVersionError, StudyRollout
 from radrl_dist.weight_sync.manifest import WeightManifest
 
 
@@ -37,10 +40,11 @@ class RolloutBatch:
     study_ids: list[list[str]]
     failed: dict[str, str]
     stats: dict[str, Any] = field(default_factory=dict)
+    handoffs: list[ChunkRefs] = field(default_factory=list)  # per chunk, when generated with a score_tag
 
     def fetch(self, order: list[str] | None = None) -> list[StudyRollout]:
         """The StudyRollouts (in `order` of study ids when given) — pulls candidates to the caller."""
-        rolls = [r for chunk in ray.get(self.refs) for r in chunk]
+        rolls = [r for chunk in object_bytes.get(self.refs) for r in chunk]
         if order is None:
             return rolls
         by_id = {r.study_id: r for r in rolls}
@@ -55,27 +59,23 @@ class _Chunk:
     errors: list[str] = field(default_factory=list)
 
 
-class RolloutPool:
+class RolloutPool(ElasticPool):  # ElasticPool: add/drain replicas while a run goes on
     def __init__(
         self, rollout: RolloutConfig, model: ModelConfig, max_prompt_length: int,
         placement_strategy: str = "PACK", max_restarts: int = 1, revive_timeout_s: float = 120.0,
+        bundles: list[Bundle] | None = None, placement_timeout_s: float = 300.0,
     ):
-        self.cfg = rollout
+        """`bundles`: one per replica, from the run's plan (radrl_dist.cluster.run_placement); None
+        reserves a group of `num_actors` bundles here (evaluation, tests, benches)."""
+        self.cfg, self.model_cfg, self.max_prompt_length = rollout, model, max_prompt_length
         self.revive_timeout_s = revive_timeout_s
-        bundle = {"CPU": rollout.cpus_per_actor}
-        if rollout.gpus_per_actor:
-            bundle["GPU"] = rollout.gpus_per_actor
-        self.pg = placement_group([dict(bundle) for _ in range(rollout.num_actors)], strategy=placement_strategy)
-        ray.get(self.pg.ready())
+        if bundles is None:
+            bundles = reserve_group([role_resources(rollout.cpus_per_actor, rollout.gpus_per_actor)] * rollout.num_actors,
+                                    strategy=placement_strategy)
+            wait_placed(bundles, placement_timeout_s, f"rollout: {rollout.num_actors} replicas")
         env = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"} if not rollout.gpus_per_actor else {}
-        self.actors = [
-            RolloutActor.options(
-                num_cpus=rollout.cpus_per_actor, num_gpus=rollout.gpus_per_actor, max_restarts=max_restarts,
-                max_task_retries=0, runtime_env={"env_vars": env},
-                scheduling_strategy=PlacementGroupSchedulingStrategy(self.pg, placement_group_bundle_index=i),
-            ).remote(rollout, model, max_prompt_length, i)
-            for i in range(rollout.num_actors)
-        ]
+        self.group = ActorGroup("rollout", RolloutActor, max_restarts=max_restarts, env_vars=env)
+        self.actors = [self._spawn_replica(b, i) for i, b in enumerate(bundles)]
         self.infos = ray.get([a.info.remote() for a in self.actors])
         self.alive = [True] * len(self.actors)
         self.version = 0
@@ -144,7 +144,7 @@ class RolloutPool:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                v = ray.get(self.actors[i].version.remote(), timeout=max(1.0, deadline - time.monotonic()))
+                v = ray.get(self.actors[i].version.remote(), timeout=min(5.0, max(1.0, deadline - time.monotonic())))
                 if v != self.version:
                     if self._catch_up is None:
                         raise RolloutError(f"actor {i} serves v{v} but the pool has no manifest for v{self.version}")
@@ -155,14 +155,18 @@ class RolloutPool:
                 if time.monotonic() > deadline:
                     break
                 time.sleep(0.5)
-            except (RayActorError, GetTimeoutError):
+            except GetTimeoutError:  # restarting (maybe pending placement): give up early if its node is gone
+                if time.monotonic() > deadline or self.node_lost(i):
+                    break
+            except RayActorError:
                 break
         self.alive[i] = False
         return False
 
     def _revive(self) -> None:
+        self.forget_lost(i for i, ok in enumerate(self.alive) if not ok)  # elastic: lost with their node
         for i, ok in enumerate(self.alive):
-            if not ok:
+            if not ok and i not in self.retired:
                 # a restarted replica is a new process: measure its speed again (a stale estimate
                 # taken while it or its neighbour was dying could starve one replica of chunks)
                 self._sec_per_study.pop(i, None)
@@ -175,7 +179,8 @@ class RolloutPool:
 
     def _free_slots(self) -> list[int]:
         """Live actors that may take one more chunk, least loaded first (spreads the first chunks)."""
-        free = [i for i, ok in enumerate(self.alive) if ok and self._busy[i] < self.cfg.chunks_in_flight]
+        free = [i for i, ok in enumerate(self.alive) if ok and self._busy[i] < self.cfg.chunks_in_flight
+                and i not in self.draining]
         return sorted(free, key=lambda i: self._busy[i])
 
     def _finish_at(self, inflight: dict[Any, tuple]) -> dict[int, float]:
@@ -186,11 +191,15 @@ class RolloutPool:
             est = self._sec_per_study.get(i)
             if est is not None:
                 cursor[i] = max(cursor.get(i, started), started) + est * len(ch.requests)
-        return {i: max(now, cursor.get(i, now)) for i, ok in enumerate(self.alive) if ok}
+        return {i: max(now, cursor.get(i, now)) for i, ok in enumerate(self.alive) if ok and i not in self.draining}
 
     def generate(
-        self, requests: list[RolloutRequest], n: int | None = None, greedy: bool = False, chunk_size: int | None = None
+        self, requests: list[RolloutRequest], n: int | None = None, greedy: bool = False, chunk_size: int | None = None,
+        score_tag: str | None = None, box_format: str = "qwen2_vl",
     ) -> RolloutBatch:
+        """One step's studies at the pool's version. With `score_tag` (training steps) every chunk comes
+        back as ChunkRefs (batch.handoffs): candidates, encoded prompts and score requests keyed by
+        `score_tag` (answers parsed as `box_format`) stay in the object store; only the summaries are fetched."""
         ids = [r.study_id for r in requests]
         if len(set(ids)) != len(ids):
             raise ValueError("RolloutPool.generate: duplicate study ids in one step")
@@ -202,6 +211,8 @@ class RolloutPool:
         pending = deque(_Chunk(requests[s : s + size]) for s in range(0, len(requests), size))
         inflight: dict[Any, tuple[int, _Chunk, Any, float]] = {}
         refs, chunk_ids, failed, tokens, cands, engines = [], [], {}, 0, 0, set()
+        handoffs: list[ChunkRefs] = []
+        inline = 0  # payload bytes Ray returned inline to this process (small objects), never fetched
         served_by: Counter[int] = Counter()
         while pending or inflight:
             while pending:
@@ -209,7 +220,11 @@ class RolloutPool:
                 if i is None:  # the remaining chunks are better left to busy, faster actors
                     break
                 ch = pending.popleft()
-                s_ref, p_ref = self.actors[i].generate.options(num_returns=2).remote(ch.requests, self.version, n, greedy)
+                if score_tag is None:
+                    s_ref, p_ref = self.actors[i].generate.options(num_returns=2).remote(ch.requests, self.version, n, greedy)
+                else:  # (summary, candidates, prompt inputs, score requests): only the summary is fetched
+                    s_ref, *p_ref = self.actors[i].generate_for_learner.options(num_returns=4).remote(
+                        ch.requests, self.version, score_tag, box_format, n, greedy)
                 inflight[s_ref] = (i, ch, p_ref, time.perf_counter())
                 self._busy[i] += 1
             if not inflight:
@@ -217,11 +232,15 @@ class RolloutPool:
                 if not any(self.alive):
                     raise RolloutError(f"no live rollout actor; {sum(len(c.requests) for c in pending)} studies unserved")
                 continue
-            done, _ = ray.wait(list(inflight), num_returns=1)
+            done, _ = ray.wait(list(inflight) + self.membership_watch(), num_returns=1)
+            if done[0] not in inflight:  # an operator drained replicas: they take no new chunk from now on
+                self.on_membership_change()
+                continue
             i, ch, p_ref, _ = inflight.pop(done[0])
             self._busy[i] -= 1
+            self.release_if_drained(i)  # its last chunk is in (results live on in the object store)
             try:
-                summary = ray.get(done[0])
+                summary = object_bytes.get(done[0])
             except RayActorError as exc:  # actor died mid-chunk: requeue on another actor
                 self.alive[i] = False
                 self._requeue(pending, ch, f"actor {i} died: {type(exc).__name__}")
@@ -237,6 +256,10 @@ class RolloutPool:
             sent = [r.study_id for r in ch.requests]
             if summary["study_ids"] != sent or summary["version"] != self.version:
                 raise RolloutError(f"actor {i} returned studies {summary['study_ids']} v{summary['version']} for {sent} v{self.version}")
+            if score_tag is not None:
+                handoffs.append(ChunkRefs(sent, summary["candidates_per_study"], *p_ref))
+                inline += sum(b for b in summary["payload_bytes"] if b <= INLINE_LIMIT)
+                p_ref = p_ref[0]
             refs.append(p_ref)
             chunk_ids.append(sent)
             failed.update(summary["failed"])
@@ -251,8 +274,9 @@ class RolloutPool:
         dt = time.perf_counter() - t0
         stats = {"seconds": dt, "tokens": tokens, "candidates": cands, "tokens_per_s": tokens / dt if dt else 0.0,
                  "engines": sorted(engines), "failed": len(failed), "chunk_size": size,
-                 "chunks_by_actor": [served_by[i] for i in range(len(self.actors))]}
-        return RolloutBatch(self.version, refs, chunk_ids, failed, stats)
+                 "chunks_by_actor": [served_by[i] for i in range(len(self.actors))], "payload_inline_bytes": inline}
+        self.report_served(stats["chunks_by_actor"])  # elastic: `status` shows chunks per replica
+        return RolloutBatch(self.version, refs, chunk_ids, failed, stats, handoffs)
 
     def _requeue(self, pending: deque, ch: _Chunk, why: str) -> None:
         ch.attempts += 1
@@ -262,7 +286,11 @@ class RolloutPool:
             raise RolloutError(f"studies {ids} failed {ch.attempts} times (rollout.max_retries={self.cfg.max_retries}): {ch.errors}")
         pending.append(ch)
 
+    def _spawn_replica(self, bundle: Bundle, index: int) -> Any:
+        """Start replica `index` in `bundle` (returns at once; it serves once it has loaded weights)."""
+        return self.group.spawn_into(bundle, self.cfg, self.model_cfg, self.max_prompt_length, index)
+
     def shutdown(self) -> None:
-        for a in self.actors:
-            ray.kill(a, no_restart=True)
-        remove_placement_group(self.pg)
+        """Kill every replica for good and give back the bundles reserved here (the plan's stay with the run)."""
+        self.close_membership()  # stops the replicas added while the run went on
+        self.group.shutdown()

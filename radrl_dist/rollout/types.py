@@ -1,4 +1,5 @@
-"""What crosses the rollout boundary: requests in, per-study results of G candidates out.
+"""What crosses the rollout boundary: per-study results of G candidates out (requests in are
+`radrl_dist.models.prompt_encoding.RolloutRequest`, shared with the learner and SFT).
 
 Plain dataclasses (picklable, no torch) so they travel through Ray's object store cheaply.
 """
@@ -7,27 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from radrl_dist.data.schema import Study
-
-
-@dataclass(frozen=True)
-class RolloutRequest:
-    """One study to sample for, with the prompt format of its task, an optional sampling seed and the
-    run's box format (a grounding prompt names its coordinates; None: no coordinate hint)."""
-
-    study: Study
-    fmt: str = "plain"
-    seed: int | None = None
-    box_format: str | None = None
-
-    @property
-    def study_id(self) -> str:
-        return self.study.study_id
-
 
 @dataclass
-class Candidate:
-    """One sampled completion and everything the learner needs to score and train on it.
+class SampledCompletion:
+    """One completion an engine sampled: text, token ids, behaviour log-probs (the learner's
+    `TrainingSample` is built from it plus the prompt inputs and an advantage).
 
     `logprobs[i]` is the behaviour log-prob of `token_ids[i]`: log-softmax of the logits the sampler
     drew from (vision tokens masked, divided by the temperature; greedy: temperature 1).
@@ -56,7 +41,7 @@ class StudyRollout:
     """The G candidates of one study, or the reason there are none (a per-study error, never silent)."""
 
     study_id: str
-    candidates: list[Candidate] = field(default_factory=list)
+    candidates: list[SampledCompletion] = field(default_factory=list)
     error: str | None = None
 
     @property

@@ -11,6 +11,7 @@ import sys
 
 from radrl_dist.config.cli import add_config_arguments, config_from_args, print_config_if_asked
 from radrl_dist.data.validate import DataValidationError
+from radrl_dist.sft.trainer import run_sft
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,8 +27,6 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.stage != "sft" and args.config is not None:
         print(f"this config is a {cfg.stage!r} stage: run it with python -m radrl_dist.train", file=sys.stderr)
         return 2
-    from radrl_dist.sft.trainer import run_sft
-
     try:
         run_sft(cfg)
     except DataValidationError as exc:  # bad rows: listed like data.validate, same exit code, no traceback

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from radrl_dist.boxes.codecs import get_codec
 from radrl_dist.constants import CHEXPERT_OBSERVATIONS, NEGATIVE, NO_FINDING_INDEX, OBSERVATION_INDEX, POSITIVE, UNCERTAIN
 from radrl_dist.data.schema import Study
+from radrl_dist.models.families import get_codec
 
 # BoxMed-RL's 12 anatomical regions, with the words that place a sentence in each (first match wins;
 # order puts the specific regions before the whole-lung ones).

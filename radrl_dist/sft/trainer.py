@@ -11,20 +11,33 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import ray
 import torch
+from tqdm.auto import tqdm
 
 from radrl_dist.config.schema import RadRLConfig
+from radrl_dist.data.reader import read_studies
 from radrl_dist.data.schema import Study
-from radrl_dist.learner.batch import Candidate, PromptInputs
-from radrl_dist.rollout.prepare import prepare_request, request_for
+from radrl_dist.labelers.factory import build_labeler
+from radrl_dist.learner.batch import TrainingSample
+from radrl_dist.learner.group import LearnerGroup
+from radrl_dist.learner.hf_export import export_hf_checkpoint
+from radrl_dist.models.loading import load_processor, resolve_model_path
+from radrl_dist.models.prompt_encoding import prepare_request, request_for
+from radrl_dist.models.prompt_inputs import PromptInputs, model_input_size
+from radrl_dist.models.tokenizer import end_of_turn_id
+from radrl_dist.runtime.data_check import check_run_data
+from radrl_dist.runtime.data_setup import resolve_data
+from radrl_dist.runtime.metrics_log import MetricsLogger
+from radrl_dist.runtime.ray_setup import init_ray
+from radrl_dist.runtime.run_dir import resolve_output_dir
+from radrl_dist.runtime.sampler import TaskMixSampler
 from radrl_dist.sft.targets import build_target
-from radrl_dist.train.run_dir import resolve_output_dir
 
 
 @dataclass
@@ -42,7 +55,7 @@ class SFTExamples:
     def __init__(self, cfg: RadRLConfig, processor, labeler=None) -> None:
         self.cfg, self.processor, self.labeler = cfg, processor, labeler
         tok = processor.tokenizer
-        self.eos_id = tok.convert_tokens_to_ids("<|im_end|>")
+        self.eos_id = end_of_turn_id(tok, cfg.model.family)  # the family's end of turn closes every target
         self._prompt_cache: dict[str, PromptInputs] = {}
 
     def prompt(self, study: Study) -> PromptInputs:
@@ -53,58 +66,30 @@ class SFTExamples:
             self._prompt_cache[key] = PromptInputs.from_processor(prep.inputs)
         return self._prompt_cache[key]
 
-    def candidate(self, study: Study) -> Candidate | None:
+    def candidate(self, study: Study) -> TrainingSample | None:
         kind = self.cfg.sft.targets.get(study.task)
         if kind is None:
             return None
-        from radrl_dist.train.assemble import model_input_size
-
         prompt = self.prompt(study)
-        text = build_target(study, kind, self.cfg.box_format, labeler=self.labeler, model_size=model_input_size(prompt))
+        text = build_target(study, kind, self.cfg.box_format, labeler=self.labeler, model_size=model_input_size(prompt, self.cfg.model.family))
         ids = self.processor.tokenizer(text, add_special_tokens=False)["input_ids"] + [self.eos_id]
         comp = torch.tensor(ids, dtype=torch.long)
-        return Candidate(prompt=prompt, completion_ids=comp, behaviour_logps=torch.zeros(len(ids)),
+        return TrainingSample(prompt=prompt, completion_ids=comp, behaviour_logps=torch.zeros(len(ids)),
                          advantage=0.0, meta={"study_id": study.study_id, "target": text})
 
-    def candidates(self, studies: list[Study]) -> list[Candidate]:
+    def candidates(self, studies: list[Study]) -> list[TrainingSample]:
         return [c for c in (self.candidate(s) for s in studies) if c is not None]
 
 
-def heldout_nll(learner, cands: list[Candidate]) -> float:
+def heldout_nll(learner, cands: list[TrainingSample]) -> float:
     """Token-mean NLL of the targets under the current weights (the number SFT should lower)."""
     lps = learner.logprobs(cands)
     tot = sum(float(-lp.sum()) for lp in lps)
     return tot / max(1, sum(len(lp) for lp in lps))
 
 
-def export_hf_checkpoint(learner, cfg: RadRLConfig, base_path: Path, processor, out_dir: Path) -> Path:
-    """Merged weights -> an HF checkpoint dir (model + tokenizer + processor) that GRPO loads."""
-    from radrl_dist.models.loading import load_policy
-    from radrl_dist.weight_sync.manifest import manifest_tensors
-
-    kind = "merged" if cfg.learner.lora.enabled else "full"
-    manifest = learner.export(kind)
-    model = load_policy(base_path, "float32", cfg.model.attn_implementation)
-    state = model.state_dict()
-    for name, t in manifest_tensors(manifest):
-        if name not in state:
-            raise KeyError(f"exported tensor {name!r} is not a parameter of the base model")
-        state[name].copy_(t)
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    processor.save_pretrained(tmp)
-    if (base_path / "radrl_tiny.json").exists():
-        shutil.copy(base_path / "radrl_tiny.json", tmp / "radrl_tiny.json")
-    if cfg.learner.lora.enabled:
-        learner.save_adapter(str(tmp / "adapter"))
-    shutil.rmtree(out_dir, ignore_errors=True)
-    tmp.rename(out_dir)
-    return out_dir
-
-
 def _absolute_output_dirs(cfg: RadRLConfig) -> RadRLConfig:
-    """sft.output_dir and logging.output_dir resolved like a GRPO run's (radrl_dist.train.run_dir)."""
+    """sft.output_dir and logging.output_dir resolved like a GRPO run's (radrl_dist.runtime.run_dir)."""
 
     def absolute(d: str) -> str:
         return str(resolve_output_dir(d, cfg.logging.run_root, os.environ, Path.cwd()))
@@ -116,18 +101,6 @@ def _absolute_output_dirs(cfg: RadRLConfig) -> RadRLConfig:
 
 def run_sft(cfg: RadRLConfig, log=print) -> SFTResult:
     """Train `cfg.sft.steps` steps; evaluate held-out NLL at start, every `eval_every`, and at the end."""
-    import ray
-    from tqdm.auto import tqdm
-
-    from radrl_dist.data.reader import read_studies
-    from radrl_dist.learner.group import LearnerGroup
-    from radrl_dist.models.loading import load_processor, resolve_model_path
-    from radrl_dist.train.data_check import check_run_data
-    from radrl_dist.train.data_setup import resolve_data
-    from radrl_dist.train.metrics_log import MetricsLogger
-    from radrl_dist.train.ray_setup import init_ray
-    from radrl_dist.train.sampler import TaskMixSampler
-
     cfg = cfg.model_copy(update={"learner": cfg.sft.learner_for_stage(cfg.learner), "grpo": cfg.grpo.model_copy(update={"beta": 0.0})})
     cfg = _absolute_output_dirs(cfg)  # under `ray job submit`, never inside Ray's package folder
     cfg = check_run_data(cfg)  # every bad row named before the model loads or any actor starts
@@ -135,8 +108,6 @@ def run_sft(cfg: RadRLConfig, log=print) -> SFTResult:
     processor = load_processor(base, cfg.model.min_pixels, cfg.model.max_pixels)
     labeler = None
     if "structured_chain" in cfg.sft.targets.values():
-        from radrl_dist.labelers.factory import build_labeler
-
         labeler = build_labeler(cfg.reward.labeler, tokenizer=cfg.reward.labeler_tokenizer)
     data = resolve_data(cfg.data)
     mix = {t: w for t, w in cfg.data.task_mix.items() if t in cfg.sft.targets}

@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from radrl_dist.cluster.render import plan_command
 from radrl_dist.config.cli import add_config_arguments, config_from_args, print_config_if_asked
 from radrl_dist.data.validate import DataValidationError
 from radrl_dist.models.loading import ModelDirError
+from radrl_dist.runtime.run_dir import OutputDirError
 from radrl_dist.train.checkpoint_manifest import CheckpointInvalid
-from radrl_dist.train.driver import RunStoppedError
-from radrl_dist.train.run_dir import OutputDirError
+from radrl_dist.train.driver import run
+from radrl_dist.train.outcome import RunStoppedError
 
 EPILOG = """examples:
   python -m radrl_dist.train                                  # CPU demo, embedded config
@@ -49,14 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     if print_config_if_asked(args, cfg):
         return 0
     if args.plan:
-        from radrl_dist.cluster.render import plan_command
-
         return plan_command(cfg, args.cluster)
     if cfg.stage != "grpo":
         print(f"this config is a {cfg.stage!r} stage: run it with python -m radrl_dist.{cfg.stage}", file=sys.stderr)
         return 2
-    from radrl_dist.train.driver import run  # pulls in torch and Ray: not for --help or --plan
-
     try:
         result = run(cfg)
     except DataValidationError as exc:  # bad rows: listed like data.validate, same exit code, no traceback

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from radrl_dist.train.metrics_log import read_metrics
+from radrl_dist.runtime.metrics_log import read_metrics
 
 PANELS = (("reward/mean", "reward (mean over candidates)"), ("learner/kl", "KL to reference"),
           ("rollout/response_len", "response length (tokens)"))
@@ -13,10 +13,10 @@ PANELS = (("reward/mean", "reward (mean over candidates)"), ("learner/kl", "KL t
 def plot_training_curves(metrics_path: str | Path, out_path: str | Path, metric: str = "reward") -> Path:
     """`metric` other than "reward" (the run's `train.heldout_metric`, e.g. iou) is drawn in the reward
     panel too, train and held-out, since the headline gain is about it and not the weighted sum."""
-    import matplotlib
+    import matplotlib  # lazy: matplotlib, only when the curves are drawn
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: matplotlib; the Agg backend is chosen before pyplot loads
 
     rows = [r for r in read_metrics(metrics_path) if "reward/mean" in r]
     if not rows:

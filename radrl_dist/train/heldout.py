@@ -17,7 +17,9 @@ import numpy as np
 
 from radrl_dist.data.schema import Study
 from radrl_dist.metrics.stats import paired_comparison
-from radrl_dist.rollout.prepare import request_for
+from radrl_dist.models.prompt_encoding import request_for
+from radrl_dist.rewards.pool.step_scores import reward_metrics
+from radrl_dist.train.assemble import score_requests
 
 HELDOUT_SUMMARY = "heldout_summary.json"  # written at the end of a run: what bench/learning.py reads
 GALLERY_STUDIES = 8  # held-out studies whose first sample each evaluation logs (the gallery's rows)
@@ -117,12 +119,11 @@ def gallery_samples(samples: Sequence[dict], n_studies: int = GALLERY_STUDIES) -
 
 
 def evaluate_heldout(rollout_pool, reward_pool, studies: Sequence[Study], formats: dict[str, str], box_format: str,
-                     tag: str, greedy: bool = True, n: int = 1, prompts: dict | None = None) -> HeldOut:
-    from radrl_dist.train.assemble import reward_metrics, score_requests
-
+                     tag: str, greedy: bool = True, n: int = 1, prompts: dict | None = None,
+                     model_family: str | None = None) -> HeldOut:
     reqs = [request_for(s, formats, box_format) for s in studies]
     rolls = rollout_pool.generate(reqs, n=n, greedy=greedy).fetch([s.study_id for s in studies])
-    score_reqs = score_requests(f"eval-{tag}", studies, rolls, box_format, prompts)
+    score_reqs = score_requests(f"eval-{tag}", studies, rolls, box_format, prompts, model_family)
     results = reward_pool.score(score_reqs)
     by_id = {s.study_id: s for s in studies}
     samples = []

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from radrl_dist.boxes.codecs import BoxCodec
 from radrl_dist.data.schema import Study
 from radrl_dist.evaluate.gallery import start_end_figure
+from radrl_dist.models.families import get_codec
 from radrl_dist.rewards.format import extract_answer
-from radrl_dist.train.metrics_log import read_metrics
+from radrl_dist.runtime.metrics_log import read_metrics
 
 GALLERY_PNG = "heldout_gallery.png"
 
@@ -21,10 +21,10 @@ GALLERY_PNG = "heldout_gallery.png"
 def answer_boxes(text: str, study: Study, box_format: str) -> list[list[float]]:
     """Boxes of a grounding output in source pixels (none when unparsable or the format needs the
     model-input size, which the gallery does not keep)."""
-    if box_format == "qwen2_5_vl":
+    if get_codec(box_format).needs_model_size:
         return []
     answer, _ = extract_answer(text, "answer")
-    boxes, _ = BoxCodec(box_format).parse(answer, study.image_size)
+    boxes, _ = get_codec(box_format).parse(answer, study.image_size)
     return [list(b.as_tuple()) for b in boxes]
 
 

@@ -15,26 +15,39 @@ import numpy as np
 import ray
 import torch
 from ray.exceptions import RayActorError
+from tqdm.auto import tqdm
 
+from radrl_dist import object_bytes
 from radrl_dist.config.loader import dump_config
+from radrl_dist.cluster.run_placement import place_run
 from radrl_dist.config.schema import RadRLConfig
 from radrl_dist.data.reader import read_studies
-from radrl_dist.learner.batch import PromptInputs
+from radrl_dist.learner.batch import LearnerHandoff
+from radrl_dist.learner.group import LearnerGroup
+from radrl_dist.learner.hf_export import export_hf_checkpoint
+from radrl_dist.models.families import get_codec
+from radrl_dist.models.loading import load_processor, resolve_model_path
+from radrl_dist.models.prompt_encoding import prepare_request, request_for
+from radrl_dist.models.prompt_inputs import PromptInputs
 from radrl_dist.rewards.pool import RouterLostError
-from radrl_dist.rollout.prepare import prepare_request, request_for
+from radrl_dist.rewards.pool.client import RewardPool
+from radrl_dist.rollout.pool import RolloutPool
 from radrl_dist.rollout.types import RolloutError
+from radrl_dist.runtime.data_setup import resolve_data
+from radrl_dist.runtime.metrics_log import MetricsLogger
+from radrl_dist.runtime.ray_setup import init_ray
+from radrl_dist.runtime.run_dir import prepare_output_dir
+from radrl_dist.runtime.sampler import TaskMixSampler
+from radrl_dist.runtime.units import unique_units
 from radrl_dist.train import run_state as rs
-from radrl_dist.train.assemble import build_train_batch, reward_metrics, score_requests, unique_units
+from radrl_dist.train.assemble import sample_rows, step_advantages
 from radrl_dist.train.checkpoint_manifest import MANIFEST, write_manifest
-from radrl_dist.train.data_setup import resolve_data
-from radrl_dist.train.driver import LearnerDiedError, RewardPoolLostError, TrainResult
+from radrl_dist.train.curves import plot_training_curves
 from radrl_dist.train.heldout import (HELDOUT_SUMMARY, METRIC_LABELS, HeldOut, evaluate_heldout, gallery_samples,
                                       paired_gain, write_heldout_summary)
 from radrl_dist.train.heldout_gallery import write_heldout_gallery
-from radrl_dist.train.metrics_log import MetricsLogger
-from radrl_dist.train.ray_setup import init_ray
-from radrl_dist.train.run_dir import prepare_output_dir
-from radrl_dist.train.sampler import TaskMixSampler
+from radrl_dist.train.outcome import LearnerDiedError, RewardPoolLostError, TrainResult
+from radrl_dist.weight_sync.sync import WeightSync
 
 
 def _timed(fn, *args, **kwargs):
@@ -51,17 +64,12 @@ class TrainingRun:
         self._resume_point: rs.ResumePoint | None = None
         self._saved_step = -1
         self.rollout = self.rewards = self.learner = self.weight_sync = None
+        self.placement = None
         self._heldout_prompts = None
         self._executor = ThreadPoolExecutor(max_workers=1) if cfg.async_.max_staleness else None
 
     # ------------------------------------------------------------------ setup / teardown
     def __enter__(self) -> "TrainingRun":
-        from radrl_dist.learner.group import LearnerGroup
-        from radrl_dist.models.loading import load_processor, resolve_model_path
-        from radrl_dist.rewards.pool.client import RewardPool
-        from radrl_dist.rollout.pool import RolloutPool
-        from radrl_dist.weight_sync.sync import WeightSync
-
         cfg = self.cfg
         random.seed(cfg.train.seed)
         np.random.seed(cfg.train.seed)
@@ -81,12 +89,17 @@ class TrainingRun:
         tasks = [t for t, w in cfg.data.task_mix.items() if w > 0]
         self.heldout_studies = unique_units(read_studies(data.eval, split=data.eval_split, tasks=tasks)[: cfg.train.eval_studies]) if data.eval else []
         init_ray(cfg.cluster)
-        strategy = cfg.cluster.placement_strategy
-        self.rollout = RolloutPool(cfg.rollout, cfg.model, cfg.data.max_prompt_length, placement_strategy=strategy)
-        self.rewards = RewardPool.create(cfg.reward, prompt_formats=dict(cfg.data.prompt_format))
-        self.learner = LearnerGroup(cfg, str(self.model_path), total_updates=cfg.train.steps * cfg.learner.updates_per_step)
+        # the plan `--plan --cluster ray` prints, on the running cluster; every role is placed from it
+        self.placement = place_run(cfg)
+        print(self.placement.text, flush=True)
+        self.rollout = RolloutPool(cfg.rollout, cfg.model, cfg.data.max_prompt_length, bundles=self.placement.rollout)
+        self.rewards = RewardPool.create(cfg.reward, prompt_formats=dict(cfg.data.prompt_format),
+                                         planned_bundles=tuple(self.placement.reward))
+        self.learner = LearnerGroup(cfg, str(self.model_path), total_updates=cfg.train.steps * cfg.learner.updates_per_step,
+                                    bundles=self.placement.learner)
         self.weight_sync = WeightSync(self.learner, self.rollout, cfg.weight_sync.transport, timeout_s=cfg.weight_sync.timeout_s)
         self.weight_sync.connect()
+        self.rollout.open_membership()  # `python -m radrl_dist.rollout add|drain` while the run goes on
         if self._resume_point is not None:
             keep = self._resume_point.state.step  # the killed run's rows after its checkpoint are redone
         else:
@@ -99,6 +112,7 @@ class TrainingRun:
             self._executor.shutdown(wait=False, cancel_futures=True)
         closers = [self.weight_sync.close] if self.weight_sync is not None else []  # leaves its group first
         closers += [role.shutdown for role in (self.rollout, self.rewards, self.learner) if role is not None]
+        closers += [self.placement.release] if self.placement is not None else []  # after the actors in it
         for close in closers:
             try:
                 close()
@@ -111,7 +125,6 @@ class TrainingRun:
     def train(self) -> TrainResult:
         cfg = self.cfg
         state = self._resume_or_start()
-        fmt = dict(cfg.data.prompt_format)
         start_eval = state.extra.get("heldout_start")  # a resumed run keeps its first evaluation
         if start_eval is None and self.heldout_studies:
             ho = self._heldout("start")
@@ -120,24 +133,25 @@ class TrainingRun:
             state.extra["heldout_start_studies"] = ho.study_values(cfg.train.heldout_metric)
         history = []
         pending = None  # async mode: the next step's rollout, running while the learner trains
-        from tqdm.auto import tqdm
-
         self._cursor = self.sampler.state_dict()
+        object_bytes.take()  # what setup received is no step's `driver/bytes_in`
         bar = tqdm(total=cfg.train.steps, initial=state.step, desc="GRPO", disable=not cfg.logging.progress, dynamic_ncols=True)
         while state.step < cfg.train.steps:
             step = state.step + 1
             t_step = time.perf_counter()
             if pending is None:
+                self.rollout.apply_membership()  # step boundary: added replicas catch up, drained ones go
                 studies = unique_units(self.sampler.next_batch())
-                batch, rollout_s = _timed(self.rollout.generate, [request_for(s, fmt, cfg.box_format) for s in studies])
+                batch, rollout_s = _timed(self._generate, step, studies)
             else:
                 studies, fut = pending
                 batch, rollout_s = fut.result()
+                self.rollout.apply_membership()  # nothing generates until the next submit: a step boundary
             t_wait = time.perf_counter() - t_step
             self._cursor = self.sampler.state_dict()  # what a checkpoint of this step must resume from
             if self._executor and step < cfg.train.steps:  # start step+1's rollout on the current weights
                 nxt = unique_units(self.sampler.next_batch())
-                pending = (nxt, self._executor.submit(_timed, self.rollout.generate, [request_for(s, fmt, cfg.box_format) for s in nxt]))
+                pending = (nxt, self._executor.submit(_timed, self._generate, step + 1, nxt))
             else:
                 pending = None
             metrics = self._step(step, studies, batch, rollout_s, state, pending[1] if pending else None)
@@ -159,8 +173,6 @@ class TrainingRun:
         if cfg.checkpoint.every_n_steps:
             self._checkpoint(state)
         if cfg.checkpoint.save_final_model:
-            from radrl_dist.sft.trainer import export_hf_checkpoint
-
             export_hf_checkpoint(self.learner, cfg, Path(self.model_path), self.processor, self.out / "final_model")
         self._plot()
         if end_ho is not None:
@@ -170,43 +182,50 @@ class TrainingRun:
             self._report_gain(state, start_eval, end_ho)
         return result
 
-    def _step(self, step: int, studies, batch, rollout_s: float, state: rs.DriverState, inflight=None) -> dict:
+    def _generate(self, step: int, studies):
+        """Step `step`'s rollout. The chunks come back as refs (ChunkRefs): the candidates, the prompts
+        the rollout actors encoded and the score requests stay in the object store."""
         cfg = self.cfg
-        rolls = batch.fetch([s.study_id for s in studies])
-        failed = {r.study_id: r.error for r in rolls if not r.ok}
-        prompts = {s.study_id: PromptInputs.from_processor(
-            prepare_request(self.processor, request_for(s, cfg.data.prompt_format, cfg.box_format), cfg.data.max_prompt_length).inputs)
-            for s, r in zip(studies, rolls) if r.ok}
-        reqs = score_requests(step, studies, rolls, cfg.box_format, prompts)
-        results, reward_s = _timed(self._reward_call, self.rewards.score, reqs)
-        sb = build_train_batch(step, rolls, results, prompts, cfg.grpo.advantage, cfg.grpo.eps, cfg.grpo.skip_zero_spread)
-        learn, learn_s = _timed(self._learner_call, self.learner.train_step, sb.candidates) if sb.candidates else ({}, 0.0)
+        return self.rollout.generate([request_for(s, cfg.data.prompt_format, cfg.box_format) for s in studies],
+                                     score_tag=str(step), box_format=cfg.box_format)
+
+    def _step(self, step: int, studies, batch, rollout_s: float, state: rs.DriverState, inflight=None) -> dict:
+        """Reward -> advantages -> learner -> weights, moving refs: the reward pool reads the score
+        requests and the learner ranks the candidates and prompt inputs straight from the object
+        store; this process receives one reward per candidate and small summaries."""
+        cfg = self.cfg
+        chunks = batch.handoffs
+        scores, reward_s = _timed(self._reward_call, self.rewards.score_step, [c.score_requests for c in chunks])
+        adv = step_advantages(chunks, scores, cfg.grpo.advantage, cfg.grpo.eps, cfg.grpo.skip_zero_spread)
+        handoff = LearnerHandoff([c.learner_part for c in chunks], adv.by_study)
+        learn, learn_s = _timed(self._learner_call, self.learner.train_on_rollouts, handoff) if adv.by_study else ({}, 0.0)
         push, export_s = _timed(self._learner_call, self.weight_sync.publish)
         if inflight is not None:  # async: the pool is not thread-safe, and its actors would queue the
             wait([inflight])      # load behind that rollout anyway; loading under it mixes versions
         sync, sync_s = _timed(self._learner_call, self.weight_sync.deliver, push)
+        object_bytes.add(sync)  # the load stats and manifest weight sync got for us (its own ray.get)
         state.weight_version = push.version
-        cands = [c for r in rolls for c in r.candidates]
-        lens = [len(c.token_ids) for c in cands] or [0]
+        failed = batch.failed
         m = {"weight_version": push.version, "rollout/behind_versions": push.version - 1 - batch.version,
-             "rollout/response_len": float(np.mean(lens)), "rollout/failed_studies": len(failed),
+             "rollout/response_len": batch.stats.get("tokens", 0) / max(1, batch.stats.get("candidates", 0)),
+             "rollout/failed_studies": len(failed),
              "rollout/tokens_per_s": batch.stats.get("tokens_per_s", 0.0), "time/rollout_s": rollout_s,
              "time/reward_s": reward_s, "time/learn_s": learn_s, "time/export_s": export_s, "time/sync_s": sync_s,
              "sync/bytes": sync["bytes"], "sync/seconds": export_s + sync_s,
-             "grpo/zero_spread_fraction": sb.zero_spread_fraction, "grpo/dropped_groups": sb.dropped_groups,
-             "grpo/candidates": len(sb.candidates), "data/study_ids": [s.study_id for s in studies],
-             "reward/scored": len(results)}
-        m.update(reward_metrics(results))
+             "grpo/zero_spread_fraction": adv.zero_spread_fraction, "grpo/dropped_groups": adv.dropped_groups,
+             "grpo/candidates": adv.num_candidates, "data/study_ids": [s.study_id for s in studies],
+             "reward/scored": scores.scored}
+        m.update(scores.metrics)
         m.update({f"learner/{k}": v for k, v in learn.items() if isinstance(v, (int, float))})
-        m["reward/labeler_version"] = results[0].labeler_version if results else None
+        m["reward/labeler_version"] = scores.labeler_version
         if failed:
             m["rollout/failed_examples"] = "; ".join(f"{k}: {v}" for k, v in list(failed.items())[:3])
         if step % cfg.logging.samples_every == 0 or step == 1:
-            by_cid = {r.candidate_id: r for r in results}
-            samples = [{"study_id": s.study_id, "task": s.task, "reference": s.reference_report, "text": c.text,
-                        "reward": by_cid[q.candidate_id].reward, "version": c.weight_version}
-                       for s, roll, q, c in _pairs(studies, rolls, reqs)][: 2 * cfg.rollout.group_size]
-            self.log.log_samples(step, samples)
+            limit = 2 * cfg.rollout.group_size
+            self.log.log_samples(step, sample_rows(studies, _rollouts_for(studies, batch, limit),
+                                                   adv.rewards_by_study, limit))
+        m["driver/bytes_in"] = object_bytes.take()  # everything this step pulled in (sample texts included)
+        m["driver/payload_inline_bytes"] = batch.stats.get("payload_inline_bytes", 0)  # never deserialised here
         return m
 
     # ------------------------------------------------------------------ helpers
@@ -232,11 +251,13 @@ class TrainingRun:
         if self._heldout_prompts is None:  # model-input sizes for box formats that need them
             self._heldout_prompts = {s.study_id: PromptInputs.from_processor(prepare_request(
                 self.processor, request_for(s, cfg.data.prompt_format, cfg.box_format), cfg.data.max_prompt_length).inputs)
-                for s in self.heldout_studies} if cfg.box_format == "qwen2_5_vl" else {}
+                for s in self.heldout_studies} if get_codec(cfg.box_format).needs_model_size else {}
         ho = self._reward_call(evaluate_heldout, self.rollout, self.rewards, self.heldout_studies,
                                dict(cfg.data.prompt_format), cfg.box_format, tag, greedy=cfg.train.eval_greedy,
-                               prompts=self._heldout_prompts, n=1 if cfg.train.eval_greedy else cfg.rollout.group_size)
-        self.log.log(step or 0, {**ho.metrics, "heldout/mean_reward": ho.mean_reward, "heldout/tag": tag})
+                               prompts=self._heldout_prompts, n=1 if cfg.train.eval_greedy else cfg.rollout.group_size,
+                               model_family=cfg.model.family)
+        self.log.log(step or 0, {**ho.metrics, "heldout/mean_reward": ho.mean_reward, "heldout/tag": tag,
+                                 "heldout/driver_bytes_in": object_bytes.take()})
         self.log.log_samples(step or 0, [{**s, "heldout": tag} for s in gallery_samples(ho.samples)])
         return ho
 
@@ -282,8 +303,6 @@ class TrainingRun:
         return state
 
     def _plot(self) -> None:
-        from radrl_dist.train.curves import plot_training_curves
-
         try:
             plot_training_curves(self.out / "metrics.jsonl", self.out / "training_curves.png", self.cfg.train.heldout_metric)
         except (ValueError, KeyError, OSError) as exc:
@@ -301,11 +320,22 @@ class TrainingRun:
             print(f"gallery skipped: {exc}")
 
 
-def _pairs(studies, rolls, reqs):
-    it = iter(reqs)
-    for s, roll in zip(studies, rolls):
-        for c in roll.candidates:
-            yield s, roll, next(it), c
+def _rollouts_for(studies, batch, limit: int) -> dict:
+    """StudyRollouts of the first studies (in step order) until `limit` candidates: only the chunks
+    holding them are fetched (sample logging is the one place the driver reads candidate texts)."""
+    where = {sid: k for k, ids in enumerate(batch.study_ids) for sid in ids}
+    fetched: dict[int, list] = {}
+    out, n = {}, 0
+    for s in studies:
+        k = where.get(s.study_id)
+        if k is None or n >= limit:
+            continue
+        if k not in fetched:
+            fetched[k] = object_bytes.get(batch.refs[k])
+        roll = next(r for r in fetched[k] if r.study_id == s.study_id)
+        out[s.study_id] = roll
+        n += len(roll.candidates)
+    return out
 
 
 __all__ = ["TrainingRun", "RolloutError", "ray"]

@@ -10,6 +10,7 @@ that verifies and says which newer ones it skipped and why.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import random
@@ -43,8 +44,6 @@ def capture_rng(state: DriverState) -> None:
 
 def restore_rng(state: DriverState) -> None:
     if state.python_rng is not None:
-        import ast
-
         random.setstate(_to_tuple(ast.literal_eval(state.python_rng)))
     if state.numpy_rng is not None:
         s = state.numpy_rng

@@ -7,11 +7,13 @@ dtype, so bfloat16 survives without numpy knowing the type.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+import ray
 import torch
 
 _DTYPES = {str(d): d for d in (torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.int64, torch.int32, torch.int8, torch.uint8, torch.bool)}
@@ -139,33 +141,75 @@ def pack_state(
 
 
 def _as_tensor(b) -> torch.Tensor:
-    return b if isinstance(b, torch.Tensor) else torch.from_numpy(np.asarray(b))
+    if isinstance(b, torch.Tensor):
+        return b
+    with warnings.catch_warnings():  # Ray hands back read-only arrays; the views are only read
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(np.asarray(b))
+
+
+class _Span:
+    """Read-only array interface over `nbytes` at `address`; holds the pieces that own that memory."""
+
+    def __init__(self, pieces: list[np.ndarray], address: int, nbytes: int):
+        self.pieces = pieces
+        self.__array_interface__ = {"shape": (nbytes,), "typestr": "|u1", "data": (address, True), "version": 3}
+
+
+def joined_pieces(pieces: list[np.ndarray]) -> np.ndarray:
+    """One flat uint8 array of consecutive pieces: a view when they lie back to back in memory.
+
+    `objref` puts each tensor as pieces of at most `PIECE_BYTES` (see objref.py for why); Ray lays a
+    list's out-of-band buffers one after another in one store object (every piece but a tensor's last
+    is a multiple of 64 bytes, Ray's alignment, so no padding falls between them). When the addresses
+    show exactly that, the tensor is one read-only view spanning them (its base holds every piece, so
+    the store object stays mapped); otherwise (another layout) the pieces are copied into a fresh array.
+    """
+    if len(pieces) == 1:
+        return pieces[0]
+    start = pieces[0].__array_interface__["data"][0]
+    end = start
+    for p in pieces:
+        if p.__array_interface__["data"][0] != end:
+            return np.concatenate(pieces)
+        end += p.size
+    return np.asarray(_Span(pieces, start, end - start))
+
+
+def _entry_bytes(entries: list[BucketEntry], bucket: Any) -> Iterator[tuple[BucketEntry, torch.Tensor]]:
+    """(entry, flat uint8 tensor of its bytes) for one bucket's entries, in order."""
+    if not isinstance(bucket, (list, tuple)):
+        flat = _as_tensor(bucket)
+        for e in entries:
+            yield e, flat[e.offset : e.offset + e.nbytes]
+        return
+    k = 0
+    for e in entries:  # a list bucket: each entry's bytes are the next pieces, summing to nbytes
+        pieces, got = [], 0
+        while k < len(bucket) and (got < e.nbytes or not pieces):
+            pieces.append(np.asarray(bucket[k]).reshape(-1))
+            got += pieces[-1].size
+            k += 1
+        if got != e.nbytes:
+            raise ValueError(f"bucket {e.bucket}: entry {e.name!r} needs {e.nbytes} bytes, its pieces hold {got}")
+        yield e, _as_tensor(joined_pieces(pieces))
+    if k != len(bucket):
+        raise ValueError(f"bucket {entries[0].bucket if entries else '?'} has {len(bucket) - k} pieces no entry claims")
 
 
 def iter_tensors(entries: list[BucketEntry], buckets: list[Any]) -> Iterator[tuple[str, torch.Tensor]]:
     """Named tensors viewing the bucket bytes (no copy; clone if you keep them past the buckets).
 
     A bucket is either one flat uint8 array (entries index it by byte offset) or a list of uint8
-    arrays, one per entry of that bucket in entry order (what `objref` puts: each tensor is
-    serialised straight into the object store, with no packed staging copy).
+    arrays, each entry's bytes being the next one or more of them (what `objref` puts: each tensor
+    is serialised straight into the object store in pieces, with no packed staging copy).
     """
-    import warnings
-
-    with warnings.catch_warnings():  # Ray hands back read-only arrays; the views are only read
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        views = [[_as_tensor(x) for x in b] if isinstance(b, (list, tuple)) else _as_tensor(b) for b in buckets]
-    position: dict[int, int] = {}
+    by_bucket: dict[int, list[BucketEntry]] = {}
     for e in entries:
-        view = views[e.bucket]
-        if isinstance(view, list):
-            k = position.get(e.bucket, 0)
-            position[e.bucket] = k + 1
-            raw = view[k].reshape(-1)
-            if raw.numel() != e.nbytes:
-                raise ValueError(f"bucket {e.bucket} item {k} has {raw.numel()} bytes, entry {e.name!r} says {e.nbytes}")
-        else:
-            raw = view[e.offset : e.offset + e.nbytes]
-        yield e.name, raw.view(_DTYPES[e.dtype]).reshape(e.shape)
+        by_bucket.setdefault(e.bucket, []).append(e)
+    for i, bucket in enumerate(buckets):
+        for e, raw in _entry_bytes(by_bucket.get(i, []), bucket):
+            yield e.name, raw.view(_DTYPES[e.dtype]).reshape(e.shape)
 
 
 def manifest_tensors(manifest: WeightManifest) -> Iterator[tuple[str, torch.Tensor]]:
@@ -179,8 +223,6 @@ def manifest_tensors(manifest: WeightManifest) -> Iterator[tuple[str, torch.Tens
     if not any(_is_ref(b) for b in buckets):
         yield from iter_tensors(manifest.entries, buckets)
         return
-    import ray
-
     by_bucket: dict[int, list[BucketEntry]] = {}
     for e in manifest.entries:
         by_bucket.setdefault(e.bucket, []).append(e)
@@ -191,6 +233,12 @@ def manifest_tensors(manifest: WeightManifest) -> Iterator[tuple[str, torch.Tens
         local = [BucketEntry(e.name, 0, e.offset, e.nbytes, e.shape, e.dtype) for e in by_bucket.get(i, [])]
         yield from iter_tensors(local, [arr])
         del arr
+
+
+def is_store_backed(manifest: WeightManifest) -> bool:
+    """Its tensors are views of immutable Ray objects (an `objref` manifest), which a CPU receiver may
+    keep as its weights; any other manifest's bytes may be reused by their sender or receiver."""
+    return bool(manifest.buckets) and all(_is_ref(b) for b in manifest.buckets)
 
 
 def _is_ref(b: Any) -> bool:

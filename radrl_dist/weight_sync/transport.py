@@ -75,7 +75,7 @@ def make_transport(name: str) -> WeightTransport:
 
 
 register_transport(TransportSpec("objref", ObjectRefTransport, group=False, gpu_only=False,
-                                 summary="Ray object store; one copy per side; late joiners load the same refs"))
+                                 summary="Ray object store; one copy on the sender, CPU HF engines adopt the store views; late joiners load the same refs"))
 register_transport(TransportSpec("inprocess", InProcessTransport, group=False, gpu_only=False,
                                  summary="buckets pickled with the manifest; one process or tests"))
 register_transport(TransportSpec("collective", CollectiveTransport, group=True, gpu_only=False,

@@ -11,14 +11,14 @@ from radrl_dist.config.schema import RadRLConfig
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def cfg(num_gpus, rollout=(1, 0, 1), learner=(1, 0), reward=(1, 0), colocate=False, engine="vllm", **cluster):
+def cfg(rollout=(1, 0, 1), learner=(1, 0), reward=(1, 0), colocate=False, engine="vllm", **cluster):
     """rollout=(num_actors, gpus_per_actor, tp), learner=(workers, gpus), reward=(actors, gpus)."""
     return RadRLConfig.model_validate({
         "rollout": {"engine": engine, "num_actors": rollout[0], "gpus_per_actor": rollout[1],
                     "tensor_parallel_size": rollout[2], "cpus_per_actor": 4},
         "learner": {"num_workers": learner[0], "gpus_per_worker": learner[1], "cpus_per_worker": 4},
         "reward": {"num_actors": reward[0], "gpus_per_actor": reward[1], "cpus_per_actor": 2},
-        "cluster": {"num_gpus": num_gpus, "colocate": colocate, **cluster},
+        "cluster": {"colocate": colocate, **cluster},
     })
 
 
@@ -33,7 +33,7 @@ def layout(plan, role):
 
 
 def test_one_node_8_gpus():
-    plan = make_plan(cfg(8, rollout=(2, 2, 2), learner=(3, 1), reward=(2, 0.5)), gpu_nodes(1))
+    plan = make_plan(cfg(rollout=(2, 2, 2), learner=(3, 1), reward=(2, 0.5)), gpu_nodes(1))
     assert layout(plan, "rollout") == [("n0", (0, 1)), ("n0", (2, 3))]
     assert layout(plan, "learner") == [("n0", (4,)), ("n0", (5,)), ("n0", (6,))]
     assert layout(plan, "reward") == [("n0", (7,)), ("n0", (7,))]  # two half shares of GPU 7
@@ -41,7 +41,7 @@ def test_one_node_8_gpus():
 
 
 def test_two_nodes_inference_node_and_training_node():
-    plan = make_plan(cfg(16, rollout=(4, 2, 2), learner=(6, 1), reward=(2, 1)), gpu_nodes(2))
+    plan = make_plan(cfg(rollout=(4, 2, 2), learner=(6, 1), reward=(2, 1)), gpu_nodes(2))
     assert layout(plan, "rollout") == [("n0", (0, 1)), ("n0", (2, 3)), ("n0", (4, 5)), ("n0", (6, 7))]
     assert layout(plan, "learner") == [("n1", (i,)) for i in range(6)]
     assert layout(plan, "reward") == [("n1", (6,)), ("n1", (7,))]
@@ -50,7 +50,7 @@ def test_two_nodes_inference_node_and_training_node():
 def test_eight_nodes_from_yaml_with_cpu_head():
     desc = ClusterDescription.from_yaml(ROOT / "cluster/descriptions/h100_8x8.yaml")
     assert [n.name for n in desc.nodes][:3] == ["head", "h100-0", "h100-1"] and desc.total_gpus == 64
-    plan = make_plan(cfg(64, rollout=(8, 4, 4), learner=(28, 1), reward=(4, 1)), desc)
+    plan = make_plan(cfg(rollout=(8, 4, 4), learner=(28, 1), reward=(4, 1)), desc)
     # TP-4 engines: two per node on the first four GPU nodes, never split across nodes
     assert layout(plan, "rollout") == [
         (f"h100-{i // 2}", (0, 1, 2, 3) if i % 2 == 0 else (4, 5, 6, 7)) for i in range(8)
@@ -64,7 +64,7 @@ def test_eight_nodes_from_yaml_with_cpu_head():
 
 
 def test_tp_engine_skips_a_node_without_room_and_learner_fills_holes_in_order():
-    plan = make_plan(cfg(12, rollout=(2, 4, 4), learner=(4, 1), reward=(1, 0)), gpu_nodes(2, gpus=6))
+    plan = make_plan(cfg(rollout=(2, 4, 4), learner=(4, 1), reward=(1, 0)), gpu_nodes(2, gpus=6))
     assert layout(plan, "rollout") == [("n0", (0, 1, 2, 3)), ("n1", (0, 1, 2, 3))]
     assert layout(plan, "learner") == [("n0", (4,)), ("n0", (5,)), ("n1", (4,)), ("n1", (5,))]
     assert layout(plan, "reward") == [("n0", ())]  # CPU-only labeler
@@ -72,21 +72,21 @@ def test_tp_engine_skips_a_node_without_room_and_learner_fills_holes_in_order():
 
 def test_role_labels_restrict_nodes():
     desc = ClusterDescription.from_yaml(ROOT / "cluster/descriptions/h100_2x8_roles.yaml")
-    plan = make_plan(cfg(16, rollout=(2, 2, 2), learner=(4, 1), reward=(2, 1)), desc)
+    plan = make_plan(cfg(rollout=(2, 2, 2), learner=(4, 1), reward=(2, 1)), desc)
     assert plan.nodes_of("rollout") == ["infer-0"]
     assert plan.nodes_of("learner") == ["train-0"] and plan.nodes_of("reward") == ["train-0"]
     with pytest.raises(PlanError, match=r"^rollout: actor 4 of 5 does not fit"):
-        make_plan(cfg(16, rollout=(5, 2, 2), learner=(1, 1), reward=(1, 1)), desc)
+        make_plan(cfg(rollout=(5, 2, 2), learner=(1, 1), reward=(1, 1)), desc)
 
 
 def test_fractional_reward_shares_do_not_mix_with_other_roles():
-    plan = make_plan(cfg(2, rollout=(1, 0.5, 1), learner=(1, 0), reward=(2, 0.25), engine="hf"), gpu_nodes(1, gpus=2))
+    plan = make_plan(cfg(rollout=(1, 0.5, 1), learner=(1, 0), reward=(2, 0.25), engine="hf"), gpu_nodes(1, gpus=2))
     assert layout(plan, "rollout") == [("n0", (0,))]
     assert layout(plan, "reward") == [("n0", (1,)), ("n0", (1,))]  # not onto rollout's half-free GPU 0
 
 
 def test_colocate_overlaps_gpus_but_counts_cpus_once():
-    c = cfg(4, rollout=(4, 1, 1), learner=(4, 1), reward=(2, 0.5), colocate=True)
+    c = cfg(rollout=(4, 1, 1), learner=(4, 1), reward=(2, 0.5), colocate=True)
     plan = make_plan(c, gpu_nodes(1, gpus=4, cpus=40))
     assert layout(plan, "rollout") == layout(plan, "learner") == [("n0", (i,)) for i in range(4)]
     assert layout(plan, "reward") == [("n0", (0,)), ("n0", (0,))]
@@ -96,12 +96,12 @@ def test_colocate_overlaps_gpus_but_counts_cpus_once():
 
 def test_error_tp_larger_than_any_node():
     with pytest.raises(PlanError, match=r"^rollout: one actor needs 16 GPUs inside one node \(tensor_parallel_size=16\)"):
-        make_plan(cfg(16, rollout=(1, 16, 16), learner=(1, 0), reward=(1, 0)), gpu_nodes(2))
+        make_plan(cfg(rollout=(1, 16, 16), learner=(1, 0), reward=(1, 0)), gpu_nodes(2))
 
 
 def test_error_names_the_role_that_does_not_fit_and_what_is_free():
     with pytest.raises(PlanError) as e:
-        make_plan(cfg(17, rollout=(4, 2, 2), learner=(7, 1), reward=(2, 1)), gpu_nodes(2))  # 17 > 16
+        make_plan(cfg(rollout=(4, 2, 2), learner=(7, 1), reward=(2, 1)), gpu_nodes(2))  # 17 > 16
     msg = str(e.value)
     assert msg.startswith("reward: actor 1 of 2 does not fit")
     assert "after rollout, learner" in msg and "n1: 0/8 GPUs free" in msg
@@ -109,11 +109,11 @@ def test_error_names_the_role_that_does_not_fit_and_what_is_free():
 
 def test_error_gpus_but_no_gpu_nodes_and_bad_fraction():
     with pytest.raises(PlanError, match="^learner: learner.gpus_per_worker=1 but the cluster has no GPUs"):
-        make_plan(cfg(1, learner=(1, 1)), ClusterDescription.single_node(8, 0))
+        make_plan(cfg(learner=(1, 1)), ClusterDescription.single_node(8, 0))
     with pytest.raises(PlanError, match=r"^reward: reward.gpus_per_actor=1.5: above 1"):
-        make_plan(cfg(8, reward=(1, 1.5)), gpu_nodes(1))
+        make_plan(cfg(reward=(1, 1.5)), gpu_nodes(1))
     with pytest.raises(PlanError, match="^rollout: cluster.colocate"):
-        make_plan(cfg(8, rollout=(1, 2, 2), colocate=True), gpu_nodes(1))
+        make_plan(cfg(rollout=(1, 2, 2), colocate=True), gpu_nodes(1))
 
 
 def test_cpu_only_defaults_fit_the_local_node():
@@ -124,7 +124,7 @@ def test_cpu_only_defaults_fit_the_local_node():
 
 
 def test_print_plan_table():
-    text = print_plan(cfg(16, rollout=(4, 2, 2), learner=(6, 1), reward=(2, 1)),
+    text = print_plan(cfg(rollout=(4, 2, 2), learner=(6, 1), reward=(2, 1)),
                       ROOT / "cluster/descriptions/h100_2x8_roles.yaml")
     lines = text.splitlines()
     assert lines[0].startswith("placement plan: 2 node(s), 16 GPU(s), 384 CPU(s)")
@@ -204,7 +204,7 @@ def test_plan_cli_errors_are_one_line(capsys):
     err = capsys.readouterr().err
     assert err.strip() == "--plan: cluster description not found: missing.yaml"
     assert main(["--plan", "--cluster", str(ROOT / "cluster/descriptions/h100_2x8_roles.yaml"),
-                 "--set", "rollout.num_actors=40", "--set", "rollout.gpus_per_actor=1", "--set", "cluster.num_gpus=64"]) == 2
+                 "--set", "rollout.num_actors=40", "--set", "rollout.gpus_per_actor=1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("--plan: rollout: actor 8 of 40 does not fit") and len(err.strip().splitlines()) == 1
 
@@ -216,3 +216,22 @@ def test_train_help_names_files_that_exist(capsys):
 
     paths = re.findall(r"(?:cluster|configs)/[\w./-]+\.yaml", EPILOG)
     assert paths and all((ROOT / p).is_file() for p in paths), paths
+
+
+def test_cluster_num_gpus_is_refused_naming_what_replaces_it():
+    from radrl_dist.config import load_config
+    from radrl_dist.config.loader import ConfigError
+
+    with pytest.raises(ConfigError, match=r"cluster: .*num_gpus was removed: the run plans on the running Ray "
+                                          r"cluster's GPUs \(see `--plan --cluster ray`"):
+        load_config(None, ["cluster.num_gpus=2"])
+    # a GPU config needs no GPU count of its own: whether it fits is the plan's question
+    assert load_config(None, ["rollout.gpus_per_actor=1", "learner.gpus_per_worker=1"]).learner.gpus_per_worker == 1
+
+
+def test_gpu_budget_counts_roles_unless_colocated():
+    """What `cluster.num_gpus` used to check, now asked of the cluster itself: 3 roles x 1 GPU on 2 GPUs."""
+    with pytest.raises(PlanError, match=r"^reward: actor 0 of 1 does not fit .* n0: 0/2 GPUs free"):
+        make_plan(cfg(rollout=(1, 1, 1), learner=(1, 1), reward=(1, 1)), gpu_nodes(1, gpus=2))
+    plan = make_plan(cfg(rollout=(1, 1, 1), learner=(1, 1), reward=(1, 1), colocate=True), gpu_nodes(1, gpus=2))
+    assert {p.gpu_ids for p in plan.placements} == {(0,)}

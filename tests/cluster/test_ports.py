@@ -19,7 +19,7 @@ import json, os, time
 import psutil
 import ray  # imported before init_ray, as the driver's modules do
 from radrl_dist.config.schema import ClusterConfig
-from radrl_dist.train.ray_setup import init_ray
+from radrl_dist.runtime.ray_setup import init_ray
 
 init_ray(ClusterConfig(num_cpus=1))
 

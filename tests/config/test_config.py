@@ -48,7 +48,6 @@ def test_misspelt_override_names_its_path():
         ("rollout.group_size=1", "rollout.group_size"),
         ("learner.lr=abc", "learner.lr"),
         ("learner.zero_stage=4", "learner.zero_stage"),
-        ("rollout.gpus_per_actor=1", "cluster.num_gpus"),
         ("model.attn_implementation=flash_attention_2", "model.attn_implementation"),
         ("data.task_mix={report: 1, grounding: 1}|reward.weights={report: {mccs: 1}}", "reward.weights.grounding"),
     ],
@@ -56,14 +55,6 @@ def test_misspelt_override_names_its_path():
 def test_impossible_values_fail_with_path(override, path):
     with pytest.raises(ConfigError, match=path.replace(".", r"\.")):
         load_config(None, override.split("|"))
-
-
-def test_gpu_budget_counts_roles_unless_colocated():
-    sets = ["cluster.num_gpus=2", "rollout.gpus_per_actor=1", "learner.gpus_per_worker=1", "reward.gpus_per_actor=1"]
-    with pytest.raises(ConfigError, match="roles ask for 3 GPUs"):
-        load_config(None, sets)
-    cfg = load_config(None, sets + ["cluster.colocate=true"])
-    assert cfg.cluster.colocate
 
 
 def test_bad_override_syntax_and_missing_file(tmp_path):

@@ -15,7 +15,7 @@ from radrl_dist.config import load_config
 from radrl_dist.data.images import ImageOpenError, image_size
 from radrl_dist.data.schema import STUDY_SCHEMA
 from radrl_dist.data.validate import DataValidationError, main, validate
-from radrl_dist.train.data_check import check_run_data
+from radrl_dist.runtime.data_check import check_run_data
 
 GOOD = dict(task="report", prompt_vars=[], reference_report="No pleural effusion.", reference_labels=[0] * 14,
             boxes=[], image_size={"width": 128, "height": 160}, split="train", dataset="t")
@@ -77,7 +77,7 @@ def test_bomb_and_pixel_limit_are_image_errors(bad_rows, phantom_ds):
     with pytest.raises(ImageOpenError, match=r"128x160 = 20,480 pixels, over the limit of 20,000"):
         image_size(img, max_pixels=20_000)
     # what a rollout actor does with a study's image: a per-study error, never an actor crash
-    from radrl_dist.models.prompts import ImageLoadError, load_image
+    from radrl_dist.data.images import ImageLoadError, load_image
 
     with pytest.raises(ImageLoadError, match="too large"):
         load_image(bomb)

@@ -10,9 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from radrl_dist.data.images import ImageLoadError
 from radrl_dist.data.reader import Cursor, StudyReader, load_study_images, read_studies
 from radrl_dist.data.schema import STUDY_SCHEMA
-from radrl_dist.models.prompts import ImageLoadError
 
 
 def _ids(batch):

@@ -12,7 +12,7 @@ import torch
 from radrl_dist.constants import NO_FINDING_INDEX, NUM_OBSERVATIONS
 from radrl_dist.labelers.chexbert import MAX_TOKENS, CheXbertLabeler, clean_report, encode_reports, load_chexbert
 from radrl_dist.labelers.factory import build_labeler
-from radrl_dist.models.tiny_bert import build_tiny_chexbert
+from radrl_dist.labelers.tiny_chexbert import build_tiny_chexbert
 
 TEXTS = ["Heart size normal and lungs are clear.", "", "Left pleural effusion.\n\n  Cardiomegaly.", "word " * 800]
 

@@ -10,7 +10,7 @@ import pytest
 
 from radrl_dist.constants import CHEXPERT_OBSERVATIONS
 from radrl_dist.label import main
-from radrl_dist.models.tiny_bert import build_tiny_chexbert
+from radrl_dist.labelers.tiny_chexbert import build_tiny_chexbert
 
 
 def test_rules_cli(tmp_path):

@@ -3,13 +3,14 @@
 import pytest
 import torch
 
-from radrl_dist.learner.batch import Candidate, PromptInputs, collate, plan_step
+from radrl_dist.learner.batch import TrainingSample, collate, plan_step
 from radrl_dist.learner.logprobs import completion_logprobs
+from radrl_dist.models.prompt_inputs import PromptInputs
 
 
 def cand(p_len, c_len, adv=1.0, mask=None):
     prompt = PromptInputs(torch.arange(1, p_len + 1), torch.zeros(p_len, dtype=torch.long))
-    return Candidate(prompt, torch.arange(100, 100 + c_len), torch.full((c_len,), -1.0), adv, mask)
+    return TrainingSample(prompt, torch.arange(100, 100 + c_len), torch.full((c_len,), -1.0), adv, mask)
 
 
 def test_collate_layout_left_prompt_right_completion():
@@ -23,9 +24,9 @@ def test_collate_layout_left_prompt_right_completion():
 def test_candidate_validation_names_field():
     p = PromptInputs(torch.arange(3))
     with pytest.raises(ValueError, match="behaviour_logps"):
-        Candidate(p, torch.arange(4), torch.zeros(3), 0.0)
+        TrainingSample(p, torch.arange(4), torch.zeros(3), 0.0)
     with pytest.raises(ValueError, match="completion_mask"):
-        Candidate(p, torch.arange(4), torch.zeros(4), 0.0, torch.ones(2))
+        TrainingSample(p, torch.arange(4), torch.zeros(4), 0.0, torch.ones(2))
     with pytest.raises(ValueError, match="empty micro-batch"):
         collate([], 0)
 

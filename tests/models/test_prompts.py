@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from radrl_dist.boxes.codecs import FAMILIES, BoxCodec
-from radrl_dist.data.schema import Box, Study
+from radrl_dist.boxes.box import Box
+from radrl_dist.models.families import BOX_FORMAT_NAMES, get_codec
+from radrl_dist.data.schema import Study
 from radrl_dist.models.prompts import BOX_FORMAT_HINTS, build_messages, instruction_for
 
 EXAMPLE = {"qwen2_vl": (120, 340, 560, 780), "qwen2_5_vl": (84, 230, 392, 545), "qwen3_vl": (120, 340, 560, 780),
-           "radvlm": (0.12, 0.34, 0.56, 0.78)}
+           "radvlm": (0.12, 0.34, 0.56, 0.78), "gemma3": (120, 340, 560, 780)}
 NAMES = {"qwen2_vl": "0..1000 grid", "qwen2_5_vl": "pixels of the resized input", "qwen3_vl": "0..1000 grid",
-         "radvlm": "normalised to 0..1"}
+         "radvlm": "normalised to 0..1", "gemma3": "(y first) as integers on a 0..1000 grid"}
 
 
 def grounding(**prompt_vars) -> Study:
     return Study("g", ["x.png"], "grounding", boxes=[Box(1, 2, 3, 4, phrase="left effusion")], prompt_vars=prompt_vars)
 
 
-@pytest.mark.parametrize("box_format", FAMILIES)
+@pytest.mark.parametrize("box_format", BOX_FORMAT_NAMES)
 @pytest.mark.parametrize("fmt", ["plain", "think_answer"])
 def test_grounding_instruction_names_the_format_and_its_example_parses(box_format, fmt):
     text = instruction_for(grounding(), fmt, box_format)
@@ -26,7 +27,7 @@ def test_grounding_instruction_names_the_format_and_its_example_parses(box_forma
     assert text.endswith(BOX_FORMAT_HINTS[box_format])
     # the example the prompt shows is what the run's codec reads (frame = source: numbers as written)
     frame = (1.0, 1.0) if box_format == "radvlm" else (1000.0, 1000.0)
-    boxes, _ = BoxCodec(box_format).parse(BOX_FORMAT_HINTS[box_format], frame, frame)
+    boxes, _ = get_codec(box_format).parse(BOX_FORMAT_HINTS[box_format], frame, frame)
     assert [b.as_tuple() for b in boxes] == [pytest.approx(EXAMPLE[box_format])]
     assert build_messages(grounding(), fmt, box_format)[0]["content"][-1]["text"] == text
 
@@ -40,7 +41,7 @@ def test_report_prompts_and_own_instructions_are_unchanged():
         instruction_for(grounding(), "plain", "llava")
 
 
-@pytest.mark.parametrize("family", ["qwen2_vl", "qwen2_5_vl"])
+@pytest.mark.parametrize("family", ["qwen2_vl", "qwen2_5_vl", "gemma3"])
 def test_every_run_path_prompts_with_the_runs_box_format(family, tiny_vlm_dir, tmp_path):
     """Training, held-out, SFT and evaluation build requests with `request_for`: the encoded prompt
     names the run's coordinates (and only grounding prompts get the hint)."""
@@ -48,7 +49,7 @@ def test_every_run_path_prompts_with_the_runs_box_format(family, tiny_vlm_dir, t
 
     from radrl_dist.config.schema import RadRLConfig
     from radrl_dist.models.loading import load_processor
-    from radrl_dist.rollout.prepare import prepare_request, request_for
+    from radrl_dist.models.prompt_encoding import prepare_request, request_for
 
     cfg = RadRLConfig.model_validate({"model": {"family": family}})
     proc = load_processor(tiny_vlm_dir(family), 3136, 20480)

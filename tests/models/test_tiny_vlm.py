@@ -7,13 +7,13 @@ import torch
 from transformers import AutoModelForImageTextToText
 
 from radrl_dist.config.schema import TinyModelSpec
+from radrl_dist.data.images import load_image
 from radrl_dist.data.schema import Study
 from radrl_dist.models.loading import load_processor
-from radrl_dist.models.prompts import load_image, prompt_text
+from radrl_dist.models.prompts import prompt_text
 from radrl_dist.models.tiny_vlm import build_tiny_vlm
+from radrl_dist.models.families import FAMILY_NAMES, get_family
 from radrl_dist.models.tokenizer import vision_token_ids
-
-FAMILIES = ["qwen2_vl", "qwen2_5_vl", "qwen3_vl"]
 REAL_CXR = "/work/shared/data/real_cxr/00000001_000.png"
 
 
@@ -43,8 +43,9 @@ def test_build_is_deterministic(tmp_path):
     assert json.loads((a / "tokenizer.json").read_text()) == json.loads((b / "tokenizer.json").read_text())
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", FAMILY_NAMES)
 def test_generate_four_samples_and_score_logprobs(family, tiny_vlm_dir, image_path):
+    spec = get_family(family)
     path = tiny_vlm_dir(family)
     cfg = json.loads((path / "config.json").read_text())
     text_cfg = cfg["text_config"]
@@ -55,9 +56,10 @@ def test_generate_four_samples_and_score_logprobs(family, tiny_vlm_dir, image_pa
     model = AutoModelForImageTextToText.from_pretrained(path).eval()
     text = prompt_text(proc, _study(image_path), "plain")
     inputs = proc(text=[text], images=[load_image(image_path)], return_tensors="pt")
-    assert "mm_token_type_ids" in inputs
-    n_image_tokens = int((inputs["input_ids"] == cfg["image_token_id"]).sum())
-    assert n_image_tokens == int(inputs["image_grid_thw"].prod()) // 4
+    assert spec.token_type_key in inputs
+    n_image_tokens = int((inputs["input_ids"] == cfg.get("image_token_id", cfg.get("image_token_index"))).sum())
+    grid = inputs.get("image_grid_thw")  # Qwen: merged patch grid; Gemma 3: a fixed count per image
+    assert n_image_tokens == (int(grid.prod()) // 4 if grid is not None else cfg["mm_tokens_per_image"])
 
     banned = vision_token_ids(proc.tokenizer)
     torch.manual_seed(0)
@@ -72,15 +74,14 @@ def test_generate_four_samples_and_score_logprobs(family, tiny_vlm_dir, image_pa
     assert not torch.isin(completions, torch.tensor(banned)).any()
 
     # Scoring pass over prompt + completion gives per-token log-probs equal to generate's scores.
-    rep = {k: v.repeat(4, *([1] * (v.dim() - 1))) if k != "pixel_values" and k != "image_grid_thw" else v for k, v in inputs.items()}
+    rep = {k: v.repeat(4, *([1] * (v.dim() - 1))) for k, v in inputs.items()}  # 4 rows, 4 images
     full = torch.cat([rep["input_ids"], completions], dim=1)
     extra = completions.shape[1]
     attn = torch.cat([rep["attention_mask"], torch.ones_like(completions)], dim=1)
-    mm = torch.cat([rep["mm_token_type_ids"], torch.zeros_like(completions)], dim=1)
-    pix = inputs["pixel_values"].repeat(4, 1)
-    grid = inputs["image_grid_thw"].repeat(4, 1)
+    mm = torch.cat([rep[spec.token_type_key], torch.zeros_like(completions)], dim=1)
+    images = {k: rep[k] for k in ("pixel_values", "image_grid_thw") if k in rep}
     with torch.no_grad():
-        logits = model(input_ids=full, attention_mask=attn, mm_token_type_ids=mm, pixel_values=pix, image_grid_thw=grid).logits
+        logits = model(input_ids=full, attention_mask=attn, **{spec.token_type_key: mm}, **images).logits
     step_logits = logits[:, prompt_len - 1 : prompt_len - 1 + extra].float()
     step_logits[..., banned] = float("-inf")  # the sampled policy is the model with vision tokens masked
     logp = torch.log_softmax(step_logits, dim=-1)
@@ -88,7 +89,7 @@ def test_generate_four_samples_and_score_logprobs(family, tiny_vlm_dir, image_pa
     assert token_logp.shape == (4, extra)
     assert torch.isfinite(token_logp).all() and (token_logp <= 0).all()
     gen_logp = torch.stack([torch.log_softmax(s.float(), -1) for s in out.scores], 1).gather(-1, completions.unsqueeze(-1)).squeeze(-1)
-    eos = proc.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    eos = proc.tokenizer.convert_tokens_to_ids(spec.stop_tokens[0])
     ended = (completions == eos).long().cumsum(1)
     valid = (ended == 0) | ((ended == 1) & (completions == eos))  # up to and including the first eos
     assert torch.allclose(token_logp[valid], gen_logp[valid], atol=1e-4)

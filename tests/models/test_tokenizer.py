@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from radrl_dist.models.tokenizer import (GROUNDING_TOKENS, SPECIAL_TOKENS, VISION_TOKENS, completion_strip_ids,
-                                         decode_completion, train_tiny_tokenizer)
+from radrl_dist.models.families.qwen_common import GROUNDING_TOKENS, SPECIAL_TOKENS, VISION_TOKENS
+from radrl_dist.models.tokenizer import completion_strip_ids, decode_completion, train_tiny_tokenizer
 
 
 @pytest.fixture(scope="module")

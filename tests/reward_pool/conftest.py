@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from radrl_dist.boxes.codecs import get_codec
-from radrl_dist.data.schema import Box
+from radrl_dist.boxes.box import Box
+from radrl_dist.models.families import get_codec
 from radrl_dist.labelers.factory import build_labeler
 from radrl_dist.models.corpus import SENTENCES
 from radrl_dist.rewards.composite import CompositeReward, RewardBatch
-from radrl_dist.rewards.pool.assemble import spec_from_config
+from radrl_dist.rewards.pool.composite_scoring import spec_from_config
 from radrl_dist.rewards.pool.types import ScoreRequest
 
 SIZE = (200.0, 250.0)

@@ -186,7 +186,7 @@ def test_failed_swap_keeps_old_actors_serving(ray_local, pools):
 
 
 def test_swap_to_tiny_chexbert_scores_like_direct_chexbert(ray_local, pools, tmp_path):
-    from radrl_dist.models.tiny_bert import build_tiny_chexbert
+    from radrl_dist.labelers.tiny_chexbert import build_tiny_chexbert
 
     spec = f"chexbert:{build_tiny_chexbert(tmp_path / 'tiny')}"
     pool = pools("bert", num_actors=1)

@@ -13,7 +13,7 @@ from ray.util.placement_group import placement_group_table
 
 from radrl_dist.config.schema import RewardConfig
 from radrl_dist.rewards.pool import RouterLostError, ScoreRequest, SwapError
-from radrl_dist.rewards.pool.assemble import spec_from_config
+from radrl_dist.rewards.pool.composite_scoring import spec_from_config
 from radrl_dist.rewards.pool.recovery import member_group_name
 from radrl_dist.rewards.pool.settings import PoolSettings
 

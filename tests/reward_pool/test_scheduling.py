@@ -10,7 +10,7 @@ import pytest
 from radrl_dist.config.schema import RewardConfig
 from radrl_dist.labelers.factory import build_labeler
 from radrl_dist.rewards.pool import scheduling as sch
-from radrl_dist.rewards.pool.assemble import Provenance, assemble, label_jobs, label_with, spec_from_config
+from radrl_dist.rewards.pool.composite_scoring import Provenance, assemble, label_jobs, label_with, spec_from_config
 from radrl_dist.rewards.pool.types import ScoreRequest
 
 from .conftest import assert_same_as_direct, make_requests

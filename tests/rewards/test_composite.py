@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from radrl_dist.data.schema import Box
+from radrl_dist.boxes.box import Box
 from radrl_dist.labelers.base import Labeler
 from radrl_dist.labelers.rules import RuleLabeler
 from radrl_dist.rewards import CompositeReward, CompositeSpec, RewardBatch, get_reward, known_rewards, register_reward
@@ -126,7 +126,7 @@ _CR = CompositeReward(SPEC)
 
 def _spec(**reward):
     from radrl_dist.config.schema import RewardConfig
-    from radrl_dist.rewards.pool.assemble import spec_from_config
+    from radrl_dist.rewards.pool.composite_scoring import spec_from_config
 
     return spec_from_config(RewardConfig(**reward), {"report": "think_report", "grounding": "think_answer"})
 

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from radrl_dist.boxes.box import Box
 from radrl_dist.boxes.geometry import iou
-from radrl_dist.data.schema import Box
 from radrl_dist.rewards.grounding import iou_reward, matched_iou, soft_f1
 
 REF = Box(0.38, 0.47, 0.76, 0.62)

@@ -7,7 +7,7 @@ import pytest
 from radrl_dist.config import load_config
 from radrl_dist.metrics.ptb_tokenize import tokenize
 from radrl_dist.rewards.model_based.factory import build_scorer
-from radrl_dist.rewards.pool.assemble import spec_from_config
+from radrl_dist.rewards.pool.composite_scoring import spec_from_config
 from radrl_dist.rewards.registry import known_rewards
 
 from .conftest import CANDS, REFS

@@ -10,7 +10,7 @@ import pytest
 from radrl_dist.config.schema import ModelRewardsConfig, RewardConfig
 from radrl_dist.rewards.composite import CompositeReward, RewardBatch
 from radrl_dist.rewards.pool import RewardPool, ScoreRequest
-from radrl_dist.rewards.pool.assemble import spec_from_config
+from radrl_dist.rewards.pool.composite_scoring import spec_from_config
 
 from .conftest import CANDS, REFS
 

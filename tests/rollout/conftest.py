@@ -15,12 +15,29 @@ from PIL import Image
 
 from radrl_dist.config.schema import ModelConfig, RolloutConfig, TinyModelSpec
 from radrl_dist.data.schema import Study
+from radrl_dist.learner.batch import TrainingSample
+from radrl_dist.learner.logprobs import sample_logprobs
+from radrl_dist.models.families import FAMILIES, FAMILY_NAMES
 from radrl_dist.models.loading import load_policy, resolve_model_path
-from radrl_dist.rollout.types import RolloutRequest
+from radrl_dist.models.prompt_encoding import RolloutRequest
+from radrl_dist.models.prompt_inputs import PromptInputs
 from radrl_dist.weight_sync.manifest import WeightManifest, pack_state
 
 REAL_CXR = Path("/work/shared/data/real_cxr/00000001_000.png")
 MAX_PROMPT = 256
+
+
+def _one_per_tokenizer_layout() -> list[str]:
+    firsts: dict[int, str] = {}
+    for name in FAMILY_NAMES:
+        firsts.setdefault(id(FAMILIES[name].tiny_tokens), name)
+    return list(firsts.values())
+
+
+# Families the vLLM tests start an engine for: one per tokenizer layout (a vLLM start costs ~20 s on
+# the loaded 2-core CI). Qwen2.5-VL and Qwen3-VL share Qwen2-VL's tokens and checkpoint layout, so
+# qwen2_vl stands for them (their HF engine tests run each); a family with its own tokens is picked up.
+VLLM_FAMILIES = _one_per_tokenizer_layout()
 
 
 @pytest.fixture(scope="session")
@@ -57,13 +74,19 @@ def lm_names(state: dict) -> list[str]:
     return [k for k in state if "language_model" in k or k.startswith("lm_head")]
 
 
-def full_manifest(path: Path, version: int, seed: int = 1, scale: float = 0.5) -> tuple[WeightManifest, torch.nn.Module]:
+def full_manifest(path: Path, version: int, seed: int = 1, scale: float = 0.5,
+                  skip: str | None = None) -> tuple[WeightManifest, torch.nn.Module]:
     """A perturbed copy of the language model as a 'full' manifest, and the HF model holding those weights."""
     model = load_policy(path).eval()
     state = model.state_dict()
     g = torch.Generator().manual_seed(seed)
+    seen, names = set(), []
+    for k in lm_names(state):  # a tied head (Gemma 3's lm_head is the embedding) is published once, as the learner does
+        if state[k].data_ptr() not in seen and not (skip and skip in k):
+            names.append(k)
+        seen.add(state[k].data_ptr())
     new = {k: state[k] + (scale * state[k].std() * torch.randn(state[k].shape, generator=g) if state[k].ndim == 2 else 0)
-           for k in lm_names(state)}  # the whole language model, as the learner publishes it
+           for k in names}  # the whole language model, as the learner publishes it
     model.load_state_dict(new, strict=False)
     entries, buckets = pack_state(new.items(), bucket_bytes=64 * 1024)
     return WeightManifest(version, "full", entries, buckets), model
@@ -91,33 +114,30 @@ def lora_manifest(path: Path, version: int, seed: int = 2) -> tuple[WeightManife
 @torch.no_grad()
 def hf_greedy(model, engine, request: RolloutRequest, max_new_tokens: int) -> list[int]:
     """Reference greedy tokens of `model` on the engine's own prompt inputs."""
-    from radrl_dist.rollout.prepare import prepare_request
+    from radrl_dist.models.prompt_encoding import prepare_request
 
     p = prepare_request(engine.processor, request, MAX_PROMPT)
     tok = engine.processor.tokenizer
     out = model.generate(**p.inputs, max_new_tokens=max_new_tokens, do_sample=False, suppress_tokens=engine.suppress_ids,
-                         pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+                         pad_token_id=tok.pad_token_id, eos_token_id=engine.stop_ids)
     ids = out[0, p.inputs["input_ids"].shape[1]:].tolist()
-    return ids[: ids.index(tok.eos_token_id) + 1] if tok.eos_token_id in ids else ids
+    end = next((i for i, t in enumerate(ids) if t in engine.stop_ids), None)
+    return ids if end is None else ids[: end + 1]
 
 
 def max_logprob_gap(engine, model, requests, rollouts, temperature: float) -> float:
     """Largest |engine behaviour log-prob - learner recomputation| over all candidate tokens."""
-    from radrl_dist.rollout.logprobs import completion_logprobs
-    from radrl_dist.rollout.prepare import prepare_request
+    from radrl_dist.models.prompt_encoding import prepare_request
 
-    prompts, comps, pidx, beh = [], [], [], []
+    samples = []
     for req, roll in zip(requests, rollouts):
-        prompts.append(prepare_request(engine.processor, req, MAX_PROMPT).inputs)
-        for c in roll.candidates:
-            comps.append(c.token_ids)
-            pidx.append(len(prompts) - 1)
-            beh.append(torch.tensor(c.logprobs))
-    lps = completion_logprobs(model, prompts, comps, prompt_index=pidx, temperature=temperature,
-                              suppress_token_ids=engine.suppress_ids, micro_batch_size=4,
-                              pad_token_id=engine.processor.tokenizer.pad_token_id)
-    assert [len(x) for x in lps] == [len(b) for b in beh]
-    return max(float((a - b).abs().max()) for a, b in zip(lps, beh))
+        prompt = PromptInputs.from_processor(prepare_request(engine.processor, req, MAX_PROMPT).inputs)
+        samples += [TrainingSample(prompt, torch.tensor(c.token_ids), torch.tensor(c.logprobs), 0.0)
+                    for c in roll.candidates]
+    lps = sample_logprobs(model, samples, engine.processor.tokenizer.pad_token_id, temperature=temperature,
+                          suppress_ids=engine.suppress_ids, micro_batch_size=4)
+    assert [len(x) for x in lps] == [len(s.behaviour_logps) for s in samples]
+    return max(float((a - s.behaviour_logps).abs().max()) for a, s in zip(lps, samples))
 
 
 def resolve(cache: Path, family: str = "qwen2_vl") -> Path:

@@ -15,18 +15,20 @@ import pytest
 import ray
 import torch
 
-from radrl_dist.boxes.codecs import get_codec
+from radrl_dist.models.families import get_codec
 from radrl_dist.config import load_config
 from radrl_dist.data.reader import read_studies
 from radrl_dist.evaluate.__main__ import main
 from radrl_dist.evaluate.generate import model_input_sizes, predicted_boxes
+from radrl_dist.learner.batch import TrainingSample, collate
+from radrl_dist.learner.logprobs import completion_logprobs
 from radrl_dist.models.loading import load_policy, load_processor
+from radrl_dist.models.prompt_encoding import prepare_request, request_for
+from radrl_dist.models.prompt_inputs import PromptInputs
 from radrl_dist.recipes import smoke_overrides
-from radrl_dist.rollout.logprobs import collate, forward_logprobs
-from radrl_dist.rollout.prepare import prepare_request, request_for
+from radrl_dist.runtime.data_setup import resolve_data
+from radrl_dist.runtime.units import unique_units
 from radrl_dist.sft.targets import grounding_target
-from radrl_dist.train.assemble import unique_units
-from radrl_dist.train.data_setup import resolve_data
 
 pytestmark = pytest.mark.slow
 CONFIG = "configs/cpu_demo.yaml"
@@ -43,13 +45,15 @@ def fine_tune_on(study, base, out, cfg, steps: int = 100) -> None:
     tok = proc.tokenizer
     prompt = prepare_request(proc, request_for(study, cfg.data.prompt_format, cfg.box_format), cfg.data.max_prompt_length)
     target = tok(grounding_target(study, cfg.box_format), add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
-    batch, comp, _ = collate([prompt.inputs], [target], tok.pad_token_id)
+    target_ids = torch.tensor(target)
+    mb = collate([TrainingSample(PromptInputs.from_processor(prompt.inputs), target_ids, torch.zeros(len(target)), 0.0)],
+                 tok.pad_token_id)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=5e-3)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         for _ in range(steps):
-            nll = -forward_logprobs(model, batch, comp).mean()
+            nll = -completion_logprobs(model, mb)[0].mean()
             if nll.item() < 0.02:
                 break
             opt.zero_grad()

@@ -1,20 +1,31 @@
-"""HF generate engine on the tiny VLMs of all three families: G candidates, log-probs, weight publish."""
+"""HF generate engine on the tiny VLM of every registered family: G candidates, log-probs, weight publish."""
 
 from __future__ import annotations
 
 import pytest
 
-from radrl_dist.models.loading import load_policy
-from radrl_dist.rollout.engine import make_engine
-from radrl_dist.rollout.types import RolloutRequest
 from radrl_dist.data.schema import Study
+from radrl_dist.models.families import FAMILY_NAMES
+from radrl_dist.models.loading import load_policy
+from radrl_dist.models.prompt_encoding import RolloutRequest
+from radrl_dist.rollout.engines import make_engine
 
-from .conftest import MAX_PROMPT, full_manifest, hf_greedy, lora_manifest, make_requests, max_logprob_gap, model_cfg, resolve, rollout_cfg
+from .conftest import (
+    MAX_PROMPT,
+    full_manifest,
+    hf_greedy,
+    lora_manifest,
+    make_requests,
+    max_logprob_gap,
+    model_cfg,
+    resolve,
+    rollout_cfg,
+)
 
 HF_TOL = 1e-4  # measured ~5e-7 (KV-cached generate vs one full forward, float32)
 
 
-@pytest.fixture(scope="module", params=["qwen2_vl", "qwen2_5_vl", "qwen3_vl"])
+@pytest.fixture(scope="module", params=FAMILY_NAMES)
 def engine(request, tiny_cache):
     return make_engine(rollout_cfg("hf", temperature=0.7), model_cfg(tiny_cache, request.param), MAX_PROMPT)
 
@@ -30,7 +41,7 @@ def test_g_candidates_and_logprobs_match_learner(engine, image_dir, tiny_cache):
             assert 1 <= c.num_tokens <= 8 and len(c.logprobs) == c.num_tokens
             assert not set(c.token_ids) & set(engine.suppress_ids)
             assert c.weight_version == 0 and c.engine_id == "engine-0"
-            assert (c.finish_reason == "stop") == (c.token_ids[-1] == engine.processor.tokenizer.eos_token_id)
+            assert (c.finish_reason == "stop") == (c.token_ids[-1] in engine.stop_ids)
     model = load_policy(resolve(tiny_cache, engine.model_cfg.family))
     gap = max_logprob_gap(engine, model, reqs, rolls, temperature=0.7)
     print(f"hf engine {engine.model_cfg.family}: max |behaviour - learner| log-prob = {gap:.2e}")

@@ -40,11 +40,12 @@ def test_grpo_from_sft_checkpoint_serves_it_before_the_first_update(sft_run):
     """The held-out greedy outputs at GRPO's start equal plain HF greedy decoding of the SFT model."""
     from transformers import AutoModelForImageTextToText
 
+    from radrl_dist.data.images import load_image
     from radrl_dist.data.reader import read_studies
     from radrl_dist.models.loading import load_processor
-    from radrl_dist.models.prompts import load_image, prompt_text
+    from radrl_dist.models.prompts import prompt_text
     from radrl_dist.models.tokenizer import completion_strip_ids, decode_completion, vision_token_ids
-    from radrl_dist.train.data_setup import resolve_data
+    from radrl_dist.runtime.data_setup import resolve_data
     from radrl_dist.train.driver import run
 
     cfg, res, tmp = sft_run

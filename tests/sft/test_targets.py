@@ -2,8 +2,9 @@
 
 import pytest
 
-from radrl_dist.boxes.codecs import get_codec
-from radrl_dist.data.schema import Box, Study
+from radrl_dist.boxes.box import Box
+from radrl_dist.models.families import get_codec
+from radrl_dist.data.schema import Study
 from radrl_dist.labelers.factory import build_labeler
 from radrl_dist.rewards.format import format_score
 from radrl_dist.sft.targets import REGIONS, build_target, reasoning_from_labels, region_of
@@ -44,7 +45,7 @@ def test_regions_are_the_papers_twelve():
     assert region_of("Endotracheal tube in place.") == "trachea"
 
 
-@pytest.mark.parametrize("family", ["qwen2_vl", "qwen3_vl", "radvlm"])
+@pytest.mark.parametrize("family", ["qwen2_vl", "qwen3_vl", "radvlm", "gemma3"])
 def test_grounding_target_round_trips_through_the_codec(study, family):
     target = build_target(study, "grounding_think", family)
     assert format_score(target, answer_tag="answer") == 1.0

@@ -48,7 +48,7 @@ def _yaml(v) -> str:
 
 def train_rows(metrics_path: Path) -> list[dict]:
     """The per-step training rows of metrics.jsonl (held-out rows share step numbers; skip them)."""
-    from radrl_dist.train.metrics_log import read_metrics
+    from radrl_dist.runtime.metrics_log import read_metrics
 
     return [r for r in read_metrics(metrics_path) if "reward/mean" in r]
 
@@ -65,7 +65,7 @@ def local_ray():
     import ray
 
     from radrl_dist.config.schema import ClusterConfig
-    from radrl_dist.train.ray_setup import init_ray
+    from radrl_dist.runtime.ray_setup import init_ray
 
     init_ray(ClusterConfig(num_cpus=4))
     yield ray

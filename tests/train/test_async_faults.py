@@ -12,7 +12,7 @@ import ray
 
 from radrl_dist.config import load_config
 from radrl_dist.rewards.pool.client import RewardPool
-from radrl_dist.train.driver import TrainResult
+from radrl_dist.train.outcome import TrainResult
 
 from .conftest import after_step, run_in_process, tiny_overrides, train_rows
 

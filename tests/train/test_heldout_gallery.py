@@ -8,8 +8,9 @@ import json
 import pytest
 from PIL import Image
 
-from radrl_dist.boxes.codecs import get_codec
-from radrl_dist.data.schema import Box, Study
+from radrl_dist.boxes.box import Box
+from radrl_dist.models.families import get_codec
+from radrl_dist.data.schema import Study
 from radrl_dist.train.heldout_gallery import (
     GALLERY_PNG,
     gallery_rows,

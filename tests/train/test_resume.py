@@ -27,12 +27,11 @@ import torch
 from radrl_dist.cluster.loopback import _session_pids
 from radrl_dist.config import load_config
 from radrl_dist.learner.checkpoint import weights_only_loads
+from radrl_dist.runtime.metrics_log import read_metrics
 from radrl_dist.train import run_state as rs
 from radrl_dist.train.checkpoint_manifest import MANIFEST, CheckpointInvalid
-from radrl_dist.train.driver import LearnerDiedError
 from radrl_dist.train.loop import TrainingRun
-
-from radrl_dist.train.metrics_log import read_metrics
+from radrl_dist.train.outcome import LearnerDiedError
 
 from .conftest import PY, REPO, run_in_process, subprocess_env, tiny_overrides, train_rows
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from radrl_dist.runtime.metrics_log import MetricsLogger, read_metrics
+from radrl_dist.runtime.run_dir import OutputDirError, check_fresh_or_resuming, resolve_output_dir
 from radrl_dist.train import run_state as rs
 from radrl_dist.train.checkpoint_manifest import CheckpointInvalid, verify_checkpoint, write_manifest
-from radrl_dist.train.metrics_log import MetricsLogger, read_metrics
-from radrl_dist.train.run_dir import OutputDirError, check_fresh_or_resuming, resolve_output_dir
 
 PKG = Path("/tmp/ray/session_x/runtime_resources/working_dir_files/_ray_pkg_0123abcd")
 

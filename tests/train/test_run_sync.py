@@ -8,7 +8,7 @@ import json
 import pytest
 
 from radrl_dist.labelers.factory import build_labeler
-from radrl_dist.train.driver import TrainResult
+from radrl_dist.train.outcome import TrainResult
 
 from .conftest import train_rows
 

@@ -14,7 +14,7 @@ import ray
 
 from radrl_dist.rollout.pool import RolloutPool
 from radrl_dist.weight_sync.endpoints import WeightSender
-from tests.rollout.conftest import MAX_PROMPT, model_cfg, resolve, rollout_cfg
+from tests.rollout.conftest import MAX_PROMPT, image_dir, model_cfg, resolve, rollout_cfg  # noqa: F401 (image_dir: a fixture)
 
 
 class SenderWorker:

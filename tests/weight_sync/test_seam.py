@@ -18,7 +18,7 @@ def test_gpu_only_transport_on_a_cpu_config_names_the_field():
         RadRLConfig(weight_sync={"transport": "rdt"})
     with pytest.raises(ValidationError, match="weight_sync.transport"):
         RadRLConfig(weight_sync={"transport": "nccl"})
-    gpu = {"cluster": {"num_gpus": 2}, "learner": {"gpus_per_worker": 1}, "rollout": {"gpus_per_actor": 1}}
+    gpu = {"learner": {"gpus_per_worker": 1}, "rollout": {"gpus_per_actor": 1}}
     with pytest.raises(ValidationError, match=r"weight_sync\.transport: 'rdt' is not written yet"):
         RadRLConfig(weight_sync={"transport": "rdt"}, **gpu)
     cfg = RadRLConfig(weight_sync={"transport": "collective"})

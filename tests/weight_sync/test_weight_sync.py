@@ -14,10 +14,10 @@ import pytest
 import ray
 import torch
 
-from radrl_dist.weight_sync.manifest import iter_tensors
+from radrl_dist.weight_sync.manifest import iter_tensors, manifest_tensors
 from radrl_dist.weight_sync.objref import object_store_bytes_used
 from radrl_dist.weight_sync.sync import WeightSync, WeightSyncError
-from tests.rollout.conftest import full_manifest, lora_manifest, resolve
+from tests.rollout.conftest import full_manifest, lora_manifest, make_requests, resolve
 
 from .conftest import SenderGroup
 
@@ -74,6 +74,40 @@ def test_every_transport_loads_exact_tensors_lora_then_full(cluster, weights):
             names = [n for n in model.state_dict() if "language_model" in n]
             _assert_serves(pool, model, names)
             ws.close()
+
+
+def _store_views(actor) -> list[str]:
+    return ray.get(actor.__ray_call__.remote(lambda self: self.engine.weights.store_views()))
+
+
+def test_hf_engines_adopt_objref_views_and_never_write_into_them(cluster, weights, image_dir):
+    """CPU HF engines make an objref version's read-only store views their weights (no receiver copy).
+    Generating with them, and a later copying push (collective), must leave the store's bytes as
+    published: the pages are shared by every actor on the node."""
+    pool = cluster
+    m1, model1 = weights["full1"]
+    ws = _sync(pool, "objref")
+    _stage(ws, m1)
+    published, _ = ws.push()
+    names = [n for n in model1.state_dict() if "language_model" in n]
+    for a in pool.actors:
+        assert set(names) <= set(_store_views(a))
+    _assert_serves(pool, model1, names)
+    version = pool.version
+    for a in pool.actors:
+        summary, _ = ray.get(a.generate.remote(make_requests(image_dir, 2), version, 1, True))
+        assert summary["num_candidates"] == 2
+    m2, model2 = weights["full2"]
+    ws_collective = _sync(pool, "collective")  # `ws` stays referenced: its sender actor owns the refs
+    _stage(ws_collective, m2)
+    ws_collective.push()
+    _assert_serves(pool, model2, names)
+    assert all(_store_views(a) == [] for a in pool.actors)  # copied into memory of their own
+    want = dict(iter_tensors(m1.entries, m1.buckets))
+    for n, t in manifest_tensors(published):
+        assert torch.equal(t, want[n]), f"{n}: the object store's bytes changed under the engines"
+    ws_collective.close()
+    ws.close()
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

@@ -20,11 +20,12 @@ import numpy as np
 import pyarrow.parquet as pq
 from PIL import Image
 
+from radrl_dist.boxes.box import Box
 from radrl_dist.constants import CHEXPERT_OBSERVATIONS, POSITIVE, TASKS, UNCERTAIN
 from radrl_dist.data.phantom.anatomy import Anatomy, Canvas, compose, draw_anatomy, sample_anatomy
 from radrl_dist.data.phantom.findings import Finding, draw_finding, heart_ratio, sample_findings
 from radrl_dist.data.phantom.reports import Statement, merge_labels, phrase, write_report
-from radrl_dist.data.schema import Box, Study, studies_to_table
+from radrl_dist.data.schema import Study, studies_to_table
 
 GENERATOR_VERSION = 1  # bump when drawing or templates change: cached datasets are rebuilt
 SPLIT_CODES = {"train": 0, "test": 1}  # the held-out phantom split is "test", as the converters name it

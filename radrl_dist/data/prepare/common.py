@@ -1,7 +1,7 @@
 """Shared machinery of the converters: drafts, per-row errors, CSV reading, split rules, label maps.
 
 A converter parses its dataset into `Draft` rows (boxes still in the dataset's own pixels, images
-still the dataset's files) plus `RowError`s for rows it could not parse, and counts rows it leaves
+still the dataset's files) plus `RejectedSourceRow`s for rows it could not parse, and counts rows it leaves
 out on purpose (`filtered`, e.g. a view not asked for). `output.finish` then processes the images,
 scales the boxes, validates every row and writes Parquet only if nothing is wrong (or `--drop-bad`).
 
@@ -33,8 +33,9 @@ class FatalInputError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class RowError:
-    """One rejected row: where it came from, what it is, and why."""
+class RejectedSourceRow:
+    """One row of a source dataset's files that a converter rejected: where it came from, what it is, and why
+    (not `data.validate.InvalidStudyRow`, a row of our own Parquet schema that fails a check)."""
 
     reason: str  # short code: missing_image, unreadable_image, bad_box, empty_report, bad_value, ...
     message: str
@@ -68,7 +69,7 @@ class Conversion:
 
     dataset: str
     drafts: list[Draft] = field(default_factory=list)
-    errors: list[RowError] = field(default_factory=list)
+    errors: list[RejectedSourceRow] = field(default_factory=list)
     filtered: Counter = field(default_factory=Counter)
     notes: dict[str, Any] = field(default_factory=dict)  # dataset-specific figures for summary.json
 

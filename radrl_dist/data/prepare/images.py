@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
+import pydicom
 from PIL import Image
+from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
 from radrl_dist.data.images import ImageOpenError, decode_errors, open_image
 
@@ -84,8 +86,6 @@ def _first(value: Any) -> float:
 
 def dicom_to_uint8(ds: Any) -> tuple[np.ndarray, str]:
     """Pixels of a pydicom Dataset -> (uint8 HxW array, method used)."""
-    from pydicom.pixels import apply_modality_lut, apply_voi_lut
-
     try:
         arr = ds.pixel_array
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types for broken pixel data
@@ -141,8 +141,6 @@ def prepare_image(source: str, out_path: str | None, max_side: int | None = None
     if not os.path.isfile(source):
         raise ImageError(f"image file not found: {source}")
     if is_dicom(source):
-        import pydicom
-
         try:
             ds = pydicom.dcmread(source)
         except Exception as exc:  # noqa: BLE001

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterator
 
 from radrl_dist.data.iu_xray_reports import IUReport, default_archive_path, parse_report_xml
-from radrl_dist.data.prepare.common import Conversion, Draft, FatalInputError, RowError, norm_split, seeded_split
+from radrl_dist.data.prepare.common import Conversion, Draft, FatalInputError, RejectedSourceRow, norm_split, seeded_split
 from radrl_dist.data.prepare.images import index_images
 from radrl_dist.data.prepare.sections import missing_reason, report_text
 
@@ -60,7 +60,7 @@ def read_reports(where: Path, conv: Conversion) -> list[IUReport]:
         try:
             out.append(parse_report_xml(data))
         except (ET.ParseError, ValueError) as exc:
-            conv.errors.append(RowError("bad_value", f"malformed report XML: {exc}", f"{where.name}:{name}", name))
+            conv.errors.append(RejectedSourceRow("bad_value", f"malformed report XML: {exc}", f"{where.name}:{name}", name))
     if not out and not conv.errors:
         raise FatalInputError(f"--reports: no *.xml reports in {where}")
     return out
@@ -125,7 +125,7 @@ def _from_annotation(args: argparse.Namespace, conv: Conversion) -> Conversion:
                 split = norm_split(e.get("split", part), f"{src}: ")
                 text = str(e["report"])
             except (KeyError, TypeError, ValueError) as exc:
-                conv.errors.append(RowError("bad_value", f"bad entry ({exc!r})", src, str(e.get("id", "")) if isinstance(e, dict) else ""))
+                conv.errors.append(RejectedSourceRow("bad_value", f"bad entry ({exc!r})", src, str(e.get("id", "")) if isinstance(e, dict) else ""))
                 continue
             groups = [[p] for p in paths] if args.rows == "per-image" else [paths]
             for g in groups:

@@ -20,7 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from radrl_dist.data.prepare.common import (
-    Conversion, Draft, FatalInputError, RowError, find_file, labels_from_chexpert_row, norm_split, read_csv,
+    Conversion, Draft, FatalInputError, RejectedSourceRow, find_file, labels_from_chexpert_row, norm_split, read_csv,
 )
 from radrl_dist.data.prepare.sections import findings_impression, missing_reason, report_text
 
@@ -96,7 +96,7 @@ def _labels(root: Path, which: str, conv: Conversion) -> dict[tuple[str, str], l
         try:
             out[(row["subject_id"], row["study_id"])] = labels_from_chexpert_row(row)
         except ValueError as exc:
-            conv.errors.append(RowError("bad_value", str(exc), f"{path.name}:{line}", f"s{row['study_id']}"))
+            conv.errors.append(RejectedSourceRow("bad_value", str(exc), f"{path.name}:{line}", f"s{row['study_id']}"))
     return out
 
 
@@ -115,11 +115,11 @@ def convert(args: argparse.Namespace) -> Conversion:
         try:
             split = norm_split(r["split"], f"{src}: ")
         except ValueError as exc:
-            conv.errors.append(RowError("bad_value", str(exc), src, r["dicom_id"]))
+            conv.errors.append(RejectedSourceRow("bad_value", str(exc), src, r["dicom_id"]))
             continue
         view = view_of.get(r["dicom_id"])
         if view is None:
-            conv.errors.append(RowError("bad_value", "dicom_id not in metadata.csv", src, r["dicom_id"]))
+            conv.errors.append(RejectedSourceRow("bad_value", "dicom_id not in metadata.csv", src, r["dicom_id"]))
         elif views is None or view in views:
             studies[(r["subject_id"], r["study_id"])].append((r["dicom_id"], split, src))
         else:
@@ -134,11 +134,11 @@ def convert(args: argparse.Namespace) -> Conversion:
 def _study_rows(conv, args, root, reports, labels, subject, study, images, view_of) -> None:  # noqa: ANN001
     key, src = f"s{study}", images[0][2]
     if len({s for _, s, _ in images}) > 1:
-        conv.errors.append(RowError("bad_value", "images of one study are in different splits", src, key))
+        conv.errors.append(RejectedSourceRow("bad_value", "images of one study are in different splits", src, key))
         return
     text = reports.get(subject, study)
     if text is None:
-        conv.errors.append(RowError("missing_report", f"no report s{study}.txt for p{subject}", src, key))
+        conv.errors.append(RejectedSourceRow("missing_report", f"no report s{study}.txt for p{subject}", src, key))
         return
     findings, impression, indication = findings_impression(text)
     ref = report_text(findings, impression, args.section)

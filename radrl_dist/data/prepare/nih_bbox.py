@@ -18,7 +18,7 @@ import importlib.util
 from pathlib import Path
 
 from radrl_dist.data.prepare.common import (
-    Conversion, Draft, FatalInputError, RowError, labels_from_positives, norm_split, open_text, parse_float, read_csv,
+    Conversion, Draft, FatalInputError, RejectedSourceRow, labels_from_positives, norm_split, open_text, parse_float, read_csv,
 )
 from radrl_dist.data.prepare.images import index_images
 from radrl_dist.data.prepare.mappings import NIH_TO_CHEXPERT, to_chexpert
@@ -54,10 +54,10 @@ def annotations_path(root: Path, given: Path | None, conv: Conversion) -> Path:
     return txv
 
 
-def read_bbox_list(path: Path) -> tuple[dict[tuple[str, str], dict], list[RowError]]:
+def read_bbox_list(path: Path) -> tuple[dict[tuple[str, str], dict], list[RejectedSourceRow]]:
     """(image, finding) -> {"boxes": [(x1, y1, x2, y2)], "source"}; bad rows as errors."""
     groups: dict[tuple[str, str], dict] = {}
-    errors: list[RowError] = []
+    errors: list[RejectedSourceRow] = []
     with open_text(path) as fh:
         rows = csv.reader(fh)
         header = next(rows, [])
@@ -75,7 +75,7 @@ def read_bbox_list(path: Path) -> tuple[dict[tuple[str, str], dict], list[RowErr
                 if w <= 0 or h <= 0:
                     raise ValueError(f"w={w}, h={h} must be > 0")
             except ValueError as exc:
-                errors.append(RowError("bad_box", f"box {exc}", src, name))
+                errors.append(RejectedSourceRow("bad_box", f"box {exc}", src, name))
                 continue
             g = groups.setdefault((name, label), {"boxes": [], "source": src})
             g["boxes"].append((x, y, x + w, y + h))

@@ -23,10 +23,11 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from radrl_dist.boxes.box import Box
 from radrl_dist.constants import CHEXPERT_OBSERVATIONS, CLASS_NAMES
-from radrl_dist.data.prepare.common import SPLITS, Conversion, Draft, RowError
+from radrl_dist.data.prepare.common import SPLITS, Conversion, Draft, RejectedSourceRow
 from radrl_dist.data.prepare.images import ImageInfo, is_dicom, prepare_images
-from radrl_dist.data.schema import Box, Study, studies_to_table
+from radrl_dist.data.schema import Study, studies_to_table
 
 EXIT_OK, EXIT_FATAL, EXIT_ROW_ERRORS = 0, 1, 3
 
@@ -84,7 +85,7 @@ def _boxes(d: Draft, info: ImageInfo, tol: float, clipped: Counter) -> list[Box]
     return out
 
 
-def materialize(conv: Conversion, opts: OutputOptions) -> tuple[list[Study], list[RowError], dict[str, ImageInfo]]:
+def materialize(conv: Conversion, opts: OutputOptions) -> tuple[list[Study], list[RejectedSourceRow], dict[str, ImageInfo]]:
     """Process images, scale boxes, validate rows. Pure apart from writing converted images."""
     jobs = {s: _out_path(s, opts, conv.dataset) for d in conv.drafts for s in d.image_sources if s}
     infos = prepare_images(jobs.items(), opts.max_side, opts.verify_images, opts.workers)
@@ -106,7 +107,7 @@ def materialize(conv: Conversion, opts: OutputOptions) -> tuple[list[Study], lis
                     boxes=boxes, image_size=(first.width, first.height), prompt_vars=pv, dataset=conv.dataset))
             except ValueError as exc:
                 reason = "bad_box" if "box" in str(exc) else "bad_value"
-                err = RowError(reason, str(exc), d.source, d.study_id)
+                err = RejectedSourceRow(reason, str(exc), d.source, d.study_id)
         if err is not None:
             errors.append(err)
     conv.notes.update(clipped)
@@ -114,35 +115,36 @@ def materialize(conv: Conversion, opts: OutputOptions) -> tuple[list[Study], lis
     return studies, errors + leak, {k: v for k, v in infos.items() if isinstance(v, ImageInfo)}
 
 
-def _check_draft(d: Draft, infos: dict[str, ImageInfo | str]) -> RowError | None:
+def _check_draft(d: Draft, infos: dict[str, ImageInfo | str]) -> RejectedSourceRow | None:
     if not d.image_sources:
-        return RowError("missing_image", "row has no image", d.source, d.study_id)
+        return RejectedSourceRow("missing_image", "row has no image", d.source, d.study_id)
     for s in d.image_sources:
         if s is None:
-            return RowError("missing_image", f"image not found: {d.missing_hint}", d.source, d.study_id)
+            return RejectedSourceRow("missing_image", f"image not found: {d.missing_hint}", d.source, d.study_id)
         if isinstance(infos[s], str):
-            return RowError("unreadable_image", str(infos[s]), d.source, d.study_id)
+            return RejectedSourceRow("unreadable_image", str(infos[s]), d.source, d.study_id)
     if d.task == "report" and not d.reference_report.strip():
-        return RowError("empty_report", "reference report is empty", d.source, d.study_id)
+        return RejectedSourceRow("empty_report", "reference report is empty", d.source, d.study_id)
     if d.task == "grounding" and not d.boxes:
-        return RowError("bad_box", "grounding row has no boxes", d.source, d.study_id)
+        return RejectedSourceRow("bad_box", "grounding row has no boxes", d.source, d.study_id)
     if d.reference_labels is not None and any(v not in CLASS_NAMES for v in d.reference_labels):
-        return RowError("bad_value", f"labels {d.reference_labels} not in {sorted(CLASS_NAMES)}", d.source, d.study_id)
+        return RejectedSourceRow("bad_value", f"labels {d.reference_labels} not in {sorted(CLASS_NAMES)}", d.source, d.study_id)
     return None
 
 
-def _split_leaks(studies: list[Study]) -> tuple[list[Study], list[RowError]]:
+def _split_leaks(studies: list[Study]) -> tuple[list[Study], list[RejectedSourceRow]]:
     """A study in two splits would leak; reject all its rows rather than guess which split is right."""
     splits: dict[str, set[str]] = defaultdict(set)
     for s in studies:
         splits[s.study_id].add(s.split)
     bad = {k for k, v in splits.items() if len(v) > 1}
-    errs = [RowError("split_leak", f"study appears in splits {sorted(splits[s.study_id])}", "", s.study_id)
+    errs = [RejectedSourceRow("split_leak", f"study appears in splits {sorted(splits[s.study_id])}", "", s.study_id)
             for s in studies if s.study_id in bad]
     return [s for s in studies if s.study_id not in bad], errs
 
 
-def summarize(conv: Conversion, studies: list[Study], errors: list[RowError], status: str, opts: OutputOptions) -> dict[str, Any]:
+def summarize(conv: Conversion, studies: list[Study], errors: list[RejectedSourceRow], status: str,
+              opts: OutputOptions) -> dict[str, Any]:
     per_split: dict[str, Any] = {}
     prevalence: dict[str, Any] = {}
     for split in SPLITS:
@@ -210,7 +212,7 @@ def finish(conv: Conversion, opts: OutputOptions) -> int:
     return EXIT_OK if status == "ok" else EXIT_ROW_ERRORS
 
 
-def _print(summary: dict[str, Any], errors: list[RowError], opts: OutputOptions) -> None:
+def _print(summary: dict[str, Any], errors: list[RejectedSourceRow], opts: OutputOptions) -> None:
     print(f"[{summary['dataset']}] status={summary['status']} rows_written={summary['rows_written']}")
     for split, v in summary["per_split"].items():
         print(f"  {split:5s} rows={v['rows']} studies={v['studies']} images={v['images']} tasks={v['tasks']}")

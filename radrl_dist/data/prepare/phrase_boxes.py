@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from radrl_dist.data.prepare.common import Conversion, Draft, FatalInputError, RowError, find_file, norm_split, read_csv
+from radrl_dist.data.prepare.common import Conversion, Draft, FatalInputError, RejectedSourceRow, find_file, norm_split, read_csv
 from radrl_dist.data.prepare.images import index_images
 
 _STUDY = re.compile(r"(?:^|/)(s\d{6,})(?:/|$)")
@@ -101,15 +101,15 @@ def to_drafts(groups: list[PhraseGroup], images: MimicImages, splits: Splits, co
     for g in groups:
         key = study_key(g.dicom_id, g.rel_path)
         if g.error:
-            conv.errors.append(RowError("bad_box" if "box" in g.error else "bad_value", g.error, g.source, key))
+            conv.errors.append(RejectedSourceRow("bad_box" if "box" in g.error else "bad_value", g.error, g.source, key))
             continue
         if not g.phrase:
-            conv.errors.append(RowError("bad_value", "empty phrase", g.source, key))
+            conv.errors.append(RejectedSourceRow("bad_value", "empty phrase", g.source, key))
             continue
         try:
             split = splits.get(g.dicom_id, g.split_value, f"{g.source}: ")
         except ValueError as exc:
-            conv.errors.append(RowError("bad_value", str(exc), g.source, key))
+            conv.errors.append(RejectedSourceRow("bad_value", str(exc), g.source, key))
             continue
         src = images.find(g.dicom_id, g.rel_path)
         pv = {"phrase": g.phrase, "label": g.label or "", "image_id": g.dicom_id}

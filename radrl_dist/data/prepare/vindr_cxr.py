@@ -22,7 +22,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from radrl_dist.data.prepare.common import (
-    Conversion, Draft, FatalInputError, RowError, csv_header, labels_from_positives, parse_float, pick_column, read_csv,
+    Conversion, Draft, FatalInputError, RejectedSourceRow, csv_header, labels_from_positives, parse_float, pick_column, read_csv,
     seeded_split,
 )
 from radrl_dist.data.prepare.fusion import fuse_boxes
@@ -91,7 +91,7 @@ def convert(args: argparse.Namespace) -> Conversion:
     for f in files:
         for k, v in read_annotations(Path(f), conv).items():
             if k in images:
-                conv.errors.append(RowError("split_leak", f"image in two annotation files ({v['source']})", images[k]["source"], k))
+                conv.errors.append(RejectedSourceRow("split_leak", f"image in two annotation files ({v['source']})", images[k]["source"], k))
             images[k] = v
     if args.val_fraction > 0:
         train = [k for k, v in images.items() if v["split"] == "train"]
@@ -102,7 +102,7 @@ def convert(args: argparse.Namespace) -> Conversion:
     stats = Counter()
     for image_id, img in sorted(images.items()):
         if img["bad"]:
-            conv.errors.append(RowError("bad_box", img["bad"], img["source"], image_id))
+            conv.errors.append(RejectedSourceRow("bad_box", img["bad"], img["source"], image_id))
             continue
         if not img["classes"]:
             conv.filtered["no_finding_image"] += 1

@@ -18,7 +18,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
+from transformers import AutoConfig, AutoModel, AutoTokenizer
 
+from radrl_dist.models.text_batches import padded_batches
 from radrl_dist.rewards.model_based.base import PairScorer, check_pairs
 
 DISTILROBERTA_LAYER = 5
@@ -75,9 +78,6 @@ class BertScore(PairScorer):
     def _load(self) -> None:
         if self._model is not None:
             return
-        import torch
-        from transformers import AutoConfig, AutoModel, AutoTokenizer
-
         d = str(self.model_dir)
         cfg = AutoConfig.from_pretrained(d, local_files_only=True)
         kw = {"add_prefix_space": True} if cfg.model_type in _PREFIX_SPACE_MODELS else {}
@@ -98,10 +98,6 @@ class BertScore(PairScorer):
 
     def embed(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Per text: (ids int64 [T], L2-normalised layer embeddings float32 [T, D])."""
-        import torch
-
-        from radrl_dist.models.text_batches import padded_batches
-
         self._load()
         ids = [self._encode(t) for t in texts]
         out: list = [None] * len(ids)

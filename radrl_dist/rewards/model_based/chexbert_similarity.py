@@ -11,7 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
+from transformers import AutoTokenizer
 
+from radrl_dist.labelers.chexbert import checkpoint_digest, encode_reports, find_tokenizer_dir, load_chexbert
+from radrl_dist.models.text_batches import padded_batches
 from radrl_dist.rewards.model_based.base import PairScorer, check_pairs, cosine_rows
 
 
@@ -22,8 +26,6 @@ class CheXbertSimilarity(PairScorer):
 
     def __init__(self, checkpoint: str | Path, tokenizer: str | None = None, device: str = "cpu",
                  batch_size: int = 32) -> None:
-        from radrl_dist.labelers.chexbert import find_tokenizer_dir
-
         self.checkpoint = Path(checkpoint)
         if not self.checkpoint.is_file():
             raise FileNotFoundError(f"CheXbert embedding cosine needs the CheXbert checkpoint (chexbert.pth); "
@@ -38,28 +40,16 @@ class CheXbertSimilarity(PairScorer):
     @property
     def version(self) -> str:
         if self._version is None:  # hashed once: the real checkpoint is 440 MB
-            from radrl_dist.labelers.chexbert import checkpoint_digest
-
             self._version = f"chexbert-cls-{checkpoint_digest(self.checkpoint)}"
         return self._version
 
     def _load(self) -> None:
         if self._model is None:
-            from transformers import AutoTokenizer
-
-            from radrl_dist.labelers.chexbert import load_chexbert
-
             self._tok = AutoTokenizer.from_pretrained(str(self.tokenizer_dir), local_files_only=True)
             self._model = load_chexbert(self.checkpoint, self.device)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """[CLS] states, float32 [N, hidden]."""
-        import torch
-
-        from radrl_dist.models.text_batches import padded_batches
-
-        from radrl_dist.labelers.chexbert import encode_reports
-
         self._load()
         ids = encode_reports(texts, self._tok)
         out = np.zeros((len(ids), self._model.bert.config.hidden_size), dtype=np.float32)

@@ -13,7 +13,7 @@ import numpy as np
 
 from radrl_dist.rewards.model_based.factory import MODEL_COMPONENTS, cached_scorer
 from radrl_dist.rewards.model_based.radcliq import FAIL_REWARD, MIN_CHARS, neg_radcliq_reward
-from radrl_dist.rewards.registry import register_reward
+from radrl_dist.rewards.signature import ComponentFn
 
 
 def component_parts(view, name: str, params: dict) -> dict[str, np.ndarray]:
@@ -34,14 +34,9 @@ def _value_component(name: str):
 
     component.__name__ = f"{name}_component"
     component.__doc__ = f"Model-based {name} of the extracted answer against the reference report."
-    return register_reward(name, component)
+    return component
 
 
-for _name in ("bertscore", "chexbert_cosine", "radgraph_f1"):
-    _value_component(_name)
-
-
-@register_reward("neg_radcliq")
 def neg_radcliq_component(view, **params):
     """-RadCliQ-v1 (RadVLM-GRPO); -3 for empty (<= 5 chars), failed, or tag-less answers."""
     parts = component_parts(view, "neg_radcliq", params)
@@ -53,3 +48,9 @@ def neg_radcliq_component(view, **params):
 
 
 neg_radcliq_component.empty_value = FAIL_REWARD  # composite: an empty raw output scores this, not 0
+
+
+COMPONENTS: dict[str, ComponentFn] = {  # the registry lists these
+    **{name: _value_component(name) for name in ("bertscore", "chexbert_cosine", "radgraph_f1")},
+    "neg_radcliq": neg_radcliq_component,
+}

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from radrl_dist.rewards.model_based.base import PairScorer, check_pairs
+from radrl_dist.rewards.nlg import gleu
 
 
 class Gleu(PairScorer):
@@ -22,7 +23,5 @@ class Gleu(PairScorer):
         return "gleu-1-4"
 
     def score_parts(self, candidates: Sequence[str], references: Sequence[str]) -> dict[str, np.ndarray]:
-        from radrl_dist.rewards.nlg import gleu
-
         cands, refs = check_pairs(candidates, references)
         return {"value": gleu(cands, refs) if cands else np.zeros(0)}

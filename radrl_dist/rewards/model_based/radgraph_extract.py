@@ -14,6 +14,7 @@ from pathlib import Path
 
 from radrl_dist.rewards.model_based.radgraph import Annotation
 
+
 class RadGraphPackageExtractor:
     """The `radgraph` package's model, loaded from a local directory only (HF_HUB_OFFLINE=1)."""
 
@@ -27,7 +28,7 @@ class RadGraphPackageExtractor:
 
     def _load(self):
         try:
-            from radgraph import RadGraph
+            from radgraph import RadGraph  # lazy: radgraph, only for the model extractor (the lexicon one needs none)
         except ImportError as exc:
             raise ImportError(
                 "RadGraph F1 needs the 'radgraph' package (pip install radgraph, check it does not replace "

@@ -3,7 +3,7 @@
 - `build_tiny_roberta(dir)`: distilroberta-base's layout, i.e. a RobertaForMaskedLM saved with
   `save_pretrained` (keys `roberta.*`, `lm_head.*`; AutoModel strips the prefix as it does for the
   real one), 6 layers, byte-level BPE tokenizer (vocab.json + merges.txt) trained on report text.
-- the CheXbert stand-in is `radrl_dist.models.tiny_bert.build_tiny_chexbert` (chexbert.pth layout).
+- the CheXbert stand-in is `radrl_dist.labelers.tiny_chexbert.build_tiny_chexbert` (chexbert.pth layout).
 `ensure_tiny_model_rewards(dir)` builds both once (atomically: several actors may race) and returns
 their paths. Weights are random: scores are meaningless, every code path of the real ones runs.
 """
@@ -16,15 +16,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import torch
+from tokenizers import ByteLevelBPETokenizer
+from transformers import RobertaConfig, RobertaForMaskedLM, RobertaTokenizer
+
+from radrl_dist.labelers.tiny_chexbert import _EXTRA_TEXT, build_tiny_chexbert
+from radrl_dist.models.corpus import corpus_lines
+
 
 def build_tiny_roberta(out_dir: str | Path, seed: int = 0, hidden: int = 32, layers: int = 6) -> Path:
-    import torch
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import RobertaConfig, RobertaForMaskedLM, RobertaTokenizer
-
-    from radrl_dist.models.corpus import corpus_lines
-    from radrl_dist.models.tiny_bert import _EXTRA_TEXT
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     bpe = ByteLevelBPETokenizer()
@@ -50,8 +50,6 @@ def build_tiny_roberta(out_dir: str | Path, seed: int = 0, hidden: int = 32, lay
 
 def ensure_tiny_model_rewards(cache_dir: str | Path, seed: int = 0) -> dict[str, str]:
     """{"bertscore_model": dir, "chexbert": chexbert.pth} under `cache_dir`, built once."""
-    from radrl_dist.models.tiny_bert import build_tiny_chexbert
-
     root = Path(cache_dir) / f"tiny_model_rewards_s{seed}"
     paths = {"bertscore_model": str(root / "roberta"), "chexbert": str(root / "chexbert" / "chexbert.pth")}
     if (root / "DONE").is_file():

@@ -16,7 +16,9 @@ import json
 import os
 import sys
 
-from radrl_dist.rewards.pool.client import DEFAULT_NAME, DEFAULT_NAMESPACE
+import ray
+
+from radrl_dist.rewards.pool.client import DEFAULT_NAME, DEFAULT_NAMESPACE, RewardPool
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,10 +73,6 @@ def _message(exc: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    import ray
-
-    from radrl_dist.rewards.pool.client import RewardPool
-
     try:
         ray.init(address=args.address, namespace=args.namespace, logging_level="ERROR", log_to_driver=False)
         pool = RewardPool.connect(args.name, args.namespace)

@@ -20,6 +20,7 @@ import numpy as np
 import ray
 
 from radrl_dist.labelers.factory import build_labeler
+from radrl_dist.rewards.model_based.factory import MODEL_COMPONENTS, cached_scorer
 
 
 class RewardActorImpl:
@@ -85,8 +86,6 @@ class RewardActorImpl:
 
 def _build_scorers(components: dict[str, dict], device: str) -> dict:
     """{component: scorer}, each loaded and warmed up now (a bad path fails the actor's start)."""
-    from radrl_dist.rewards.model_based.factory import MODEL_COMPONENTS, cached_scorer
-
     out = {}
     for name, params in components.items():
         out[name] = cached_scorer(MODEL_COMPONENTS[name], params, device)

@@ -20,9 +20,11 @@ import ray
 from ray.util.placement_group import get_placement_group, placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+from radrl_dist import object_bytes
 from radrl_dist.rewards.pool import scheduling as sch
 from radrl_dist.rewards.pool.router import RewardRouterActor
 from radrl_dist.rewards.pool.settings import PoolSettings
+from radrl_dist.rewards.pool.step_scores import StepScores, score_step
 from radrl_dist.rewards.pool.types import RouterLostError, ScoreRequest, ScoreResult
 
 DEFAULT_NAME = "radrl-reward-router"
@@ -84,18 +86,29 @@ class RewardPool:
     # ---------------------------------------------------------------- scoring
     def score(self, requests: Sequence[ScoreRequest], timeout: float | None = None) -> list[ScoreResult]:
         """Records in request order; survives router restarts (GetTimeoutError after `timeout`)."""
-        ref = self.score_async(requests)
+        return self._await(self.score_async(requests), f"{len(requests)} candidates", timeout)
+
+    def score_step(self, request_refs: Sequence[ray.ObjectRef], timeout: float | None = None) -> StepScores:
+        """Score a training step given by reference: one ref per rollout chunk to its list of
+        ScoreRequests (radrl_dist.rollout.handoff). The router reads the requests from the object
+        store and a small task summarises the records (step_scores.score_step), so what comes back
+        here is one float per candidate and the step's metric means. Same restart and loss handling
+        as `score`."""
+        ref = score_step.remote(self.router, list(request_refs))
+        return self._await(ref, f"{len(request_refs)} rollout chunks", timeout)
+
+    def _await(self, ref: ray.ObjectRef, what: str, timeout: float | None) -> Any:
+        """Wait for `ref` without fetching it, pinging a router that is slow to answer; then get it."""
         end = None if timeout is None else time.monotonic() + timeout
         while True:
             wait_s = self.check_every_s if end is None else max(0.0, min(self.check_every_s, end - time.monotonic()))
-            if ray.wait([ref], timeout=wait_s)[0]:
+            if ray.wait([ref], timeout=wait_s, fetch_local=False)[0]:
                 try:
-                    return ray.get(ref)
+                    return object_bytes.get(ref)
                 except ray.exceptions.RayActorError as exc:
                     raise self._lost(exc) from exc
             if end is not None and time.monotonic() >= end:
-                raise ray.exceptions.GetTimeoutError(f"reward pool {self.name!r}: {len(requests)} candidates not "
-                                                     f"scored in {timeout:g}s")
+                raise ray.exceptions.GetTimeoutError(f"reward pool {self.name!r}: {what} not scored in {timeout:g}s")
             self._check_alive()
 
     def score_async(self, requests: Sequence[ScoreRequest]) -> ray.ObjectRef:

@@ -16,7 +16,7 @@ import ray
 
 from radrl_dist.constants import NUM_OBSERVATIONS
 from radrl_dist.rewards.pool import scheduling as sch
-from radrl_dist.rewards.pool.assemble import Provenance, assemble, label_jobs, split_rows, unique_texts
+from radrl_dist.rewards.pool.composite_scoring import Provenance, assemble, label_jobs, split_rows, unique_texts
 from radrl_dist.rewards.pool.types import RewardPoolError, ScoreRequest, ScoreResult
 
 _LIVE = (sch.ACTIVE, sch.STARTING, sch.SUSPECT)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from radrl_dist.rewards.composite import CompositeSpec
-from radrl_dist.rewards.pool.assemble import spec_from_config
+from radrl_dist.rewards.pool.composite_scoring import spec_from_config
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,9 @@ class PoolSettings:
     delay_s: float = 0.0  # per-batch sleep in the actors: drills only
     name: str = "radrl-reward-router"
     namespace: str = "radrl"  # labeller actors are named f"{name}-{actor_id}" in it
+    # the first actors' bundles from the run's plan (node-pinned, radrl_dist.cluster.run_placement);
+    # actors added, swapped in or restarted later take `bundle()` wherever the cluster has room
+    planned_bundles: tuple[dict[str, float], ...] = ()
 
     @classmethod
     def from_config(cls, cfg, prompt_formats: Mapping[str, str] | None = None, **overrides) -> PoolSettings:
@@ -49,8 +52,10 @@ class PoolSettings:
             raise ValueError(f"unknown reward pool setting(s) {sorted(unknown)}")
         return cls(**{**base, **overrides})
 
-    def bundle(self) -> dict[str, float]:
-        """One labeller actor's placement bundle."""
+    def bundle(self, actor_number: int | None = None) -> dict[str, float]:
+        """Labeller actor `a<actor_number>`'s placement bundle: its planned one, else CPUs/GPUs anywhere."""
+        if actor_number is not None and actor_number < len(self.planned_bundles):
+            return dict(self.planned_bundles[actor_number])
         b = {"CPU": self.cpus_per_actor}
         if self.gpus_per_actor > 0:
             b["GPU"] = self.gpus_per_actor

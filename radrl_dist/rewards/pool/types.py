@@ -10,15 +10,15 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from radrl_dist.boxes.box import Box
 from radrl_dist.constants import NUM_OBSERVATIONS, TASKS
-from radrl_dist.data.schema import Box
 
 
 @dataclass(frozen=True)
 class ScoreRequest:
     """One candidate to score. `reference_labels` (14 class ids) skips labelling the reference;
     `image_size` (source width, height) and `reference_boxes` feed the grounding rewards;
-    `model_family` picks the box codec (`model_size` only for qwen2_5_vl)."""
+    `box_format` picks the box codec (`model_size` only for formats in model-input pixels)."""
 
     candidate_id: str
     task: str
@@ -27,7 +27,7 @@ class ScoreRequest:
     reference_labels: tuple[int, ...] | None = None
     reference_boxes: tuple[Box, ...] = ()
     image_size: tuple[float, float] | None = None
-    model_family: str = "qwen2_vl"
+    box_format: str = "qwen2_vl"
     model_size: tuple[float, float] | None = None
 
     def check(self) -> None:
@@ -52,7 +52,7 @@ class ScoreRequest:
     def fingerprint(self) -> tuple:
         """What must match when the same candidate id is sent twice."""
         return (self.task, self.text, self.reference_text, self.reference_labels, self.reference_boxes,
-                self.image_size, self.model_family, self.model_size)
+                self.image_size, self.box_format, self.model_size)
 
 
 @dataclass(frozen=True)

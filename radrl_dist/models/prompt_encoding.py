@@ -12,9 +12,24 @@ from typing import Any
 
 from PIL import Image
 
+from radrl_dist.data.images import load_image
 from radrl_dist.data.schema import Study
-from radrl_dist.models.prompts import load_image, prompt_text
-from radrl_dist.rollout.types import RolloutRequest
+from radrl_dist.models.prompts import prompt_text
+
+
+@dataclass(frozen=True)
+class RolloutRequest:
+    """One study to sample for, with the prompt format of its task, an optional sampling seed and the
+    run's box format (a grounding prompt names its coordinates; None: no coordinate hint)."""
+
+    study: Study
+    fmt: str = "plain"
+    seed: int | None = None
+    box_format: str | None = None
+
+    @property
+    def study_id(self) -> str:
+        return self.study.study_id
 
 
 class PromptTooLongError(ValueError):

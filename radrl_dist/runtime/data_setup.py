@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from radrl_dist.config.schema import DataConfig
+from radrl_dist.data.phantom import ensure_phantom
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,5 @@ class DataPaths:
 def resolve_data(cfg: DataConfig) -> DataPaths:
     if cfg.train_path is not None:
         return DataPaths(cfg.train_path, cfg.eval_path, None, None)
-    from radrl_dist.data.phantom import ensure_phantom
-
     paths = ensure_phantom(cfg.phantom, tasks=tuple(t for t, w in cfg.task_mix.items() if w > 0))
     return DataPaths(paths["train"], cfg.eval_path or paths["test"], "train", None if cfg.eval_path else "test")

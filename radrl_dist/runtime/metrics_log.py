@@ -56,7 +56,7 @@ class MetricsLogger:
         self._samples = open(self.dir / "samples.jsonl", "a")
         self._tb = None
         if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
+            from torch.utils.tensorboard import SummaryWriter  # lazy: tensorboard, only with logging.tensorboard
 
             # purge_step: TensorBoard hides the killed run's events from the resumed step on
             purge = keep_through + 1 if keep_through is not None else None

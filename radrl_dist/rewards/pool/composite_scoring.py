@@ -1,4 +1,6 @@
-"""Pure glue between score requests and the composite reward (no Ray).
+"""The composite reward over a batch of score requests, beside the router (pure, no Ray): which texts
+need labels, then labels and pair scores -> one ScoreResult per request. (Not train/assemble.py, which
+turns a GRPO step's rewards into learner batches.)
 
 The router splits scoring in two: the labeller actors only turn texts into 14-way labels; everything
 else (answer extraction, format, IoU, NLG, the weighted sum) runs here, beside the router, through
@@ -21,6 +23,7 @@ import numpy as np
 from radrl_dist.constants import NUM_OBSERVATIONS
 from radrl_dist.labelers.base import Labeler, as_text
 from radrl_dist.rewards.composite import DEFAULT_TAGS, CompositeReward, CompositeSpec, RewardBatch, TaskView
+from radrl_dist.rewards.model_based.factory import MODEL_COMPONENTS
 from radrl_dist.rewards.pool.types import ScoreRequest, ScoreResult
 
 # Components that read `view.candidate_labels` / `view.reference_labels`.
@@ -44,8 +47,6 @@ def component_params(cfg) -> dict[str, dict]:
     """{component: kwargs}: MCCS/CCS from reward.mccs_margin / both_blank, then `reward.params` on top
     (the composite checks every name against the component's signature), model-based ones from
     reward.model_rewards."""
-    from radrl_dist.rewards.model_based.factory import MODEL_COMPONENTS
-
     params: dict[str, dict] = {"mccs": {"margin": cfg.mccs_margin, "both_blank": cfg.both_blank},
                                "ccs": {"both_blank": cfg.both_blank}}
     for name, given in cfg.params.items():
@@ -59,8 +60,6 @@ def component_params(cfg) -> dict[str, dict]:
 
 def model_params(cfg) -> dict[str, dict]:
     """Params of the model-based components the weights name (their local paths), if any."""
-    from radrl_dist.rewards.model_based.factory import MODEL_COMPONENTS
-
     named = {n for w in cfg.weights.values() for n in w if n in MODEL_COMPONENTS}
     if not named:
         return {}
@@ -72,15 +71,11 @@ def model_params(cfg) -> dict[str, dict]:
 
 def model_components(spec: CompositeSpec) -> dict[str, dict]:
     """{component: params} of the model-based components in `spec` (what the actors host)."""
-    from radrl_dist.rewards.model_based.factory import MODEL_COMPONENTS
-
     named = sorted({n for w in spec.weights.values() for n in w if n in MODEL_COMPONENTS})
     return {n: dict(spec.params.get(n, {})) for n in named}
 
 
 def task_scorers(spec: CompositeSpec, task: str) -> tuple[str, ...]:
-    from radrl_dist.rewards.model_based.factory import MODEL_COMPONENTS
-
     return tuple(n for n in spec.weights.get(task, {}) if n in MODEL_COMPONENTS)
 
 
@@ -171,7 +166,7 @@ class _NoLabeler(Labeler):
 
     def label(self, texts):  # noqa: D401
         raise RuntimeError("a reward component asked for labels the pool did not compute; add its name "
-                           "to radrl_dist.rewards.pool.assemble.LABEL_COMPONENTS")
+                           "to radrl_dist.rewards.pool.composite_scoring.LABEL_COMPONENTS")
 
 
 @dataclass(frozen=True)
@@ -188,15 +183,15 @@ def assemble(spec: CompositeSpec, requests: Sequence[ScoreRequest],
              labels: Sequence[tuple[np.ndarray, np.ndarray | None] | None],
              provenance: Sequence[Provenance],
              pair_scores: Sequence[Mapping[str, Mapping[str, float]] | None] | None = None) -> list[ScoreResult]:
-    """Composite reward of every request, one CompositeReward call per box-codec family.
+    """Composite reward of every request, one CompositeReward call per box format.
     `pair_scores[i]`: {component: {part: value}} the actors computed for request i."""
     out: list[ScoreResult | None] = [None] * len(requests)
-    families: dict[str, list[int]] = {}
+    by_format: dict[str, list[int]] = {}
     for i, r in enumerate(requests):
-        families.setdefault(r.model_family, []).append(i)
+        by_format.setdefault(r.box_format, []).append(i)
     _, answer_ok = extract_answers(spec, requests)
-    for family, idx in families.items():
-        fspec = spec if spec.codec == family else dataclasses.replace(spec, codec=family)
+    for box_format, idx in by_format.items():
+        fspec = spec if spec.codec == box_format else dataclasses.replace(spec, codec=box_format)
         reqs = [requests[i] for i in idx]
         cand = np.zeros((len(idx), NUM_OBSERVATIONS), dtype=np.int8)
         ref = np.zeros((len(idx), NUM_OBSERVATIONS), dtype=np.int8)

@@ -19,6 +19,10 @@ import os
 from contextlib import contextmanager
 from typing import Iterator
 
+import ray
+
+from ray._private import ray_constants
+
 from radrl_dist.config.schema import ClusterConfig
 
 # Every actor process inherits these (CPU accelerator for DeepSpeed, in-process vLLM engine on CPU).
@@ -30,8 +34,6 @@ WORKER_ENV = {
 
 
 def init_ray(cfg: ClusterConfig, extra_env: dict[str, str] | None = None) -> dict:
-    import ray
-
     if ray.is_initialized():
         return ray.cluster_resources()
     env = {**WORKER_ENV, **(extra_env or {})}
@@ -46,8 +48,7 @@ def init_ray(cfg: ClusterConfig, extra_env: dict[str, str] | None = None) -> dic
         with one_node_cluster_on_loopback():
             ray.init(
                 address="local",  # never pick up a stale /tmp/ray/ray_current_cluster
-                num_cpus=cfg.num_cpus,
-                num_gpus=cfg.num_gpus or None,
+                num_cpus=cfg.num_cpus,  # GPUs: Ray counts the machine's (cluster.num_gpus was removed)
                 include_dashboard=False,
                 runtime_env=runtime_env,
                 _node_ip_address=LOOPBACK,
@@ -66,8 +67,6 @@ _ONE_NODE_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 @contextmanager
 def one_node_cluster_on_loopback() -> Iterator[None]:
     """Within: Ray keeps a local node on 127.0.0.1 (module docstring says why), then both back."""
-    from ray._private import ray_constants
-
     old_env, old_const = os.environ.get(_ONE_NODE_SWITCH), ray_constants.ENABLE_RAY_CLUSTER
     os.environ[_ONE_NODE_SWITCH] = "0"
     ray_constants.ENABLE_RAY_CLUSTER = False

@@ -14,7 +14,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import torch
+from transformers import BertConfig, BertTokenizerFast
 
+from radrl_dist.labelers.chexbert import CheXbertModel
 from radrl_dist.models.corpus import SENTENCES
 
 SPECIAL = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -39,10 +41,6 @@ def build_vocab(texts: Iterable[str]) -> list[str]:
 def build_tiny_chexbert(out_dir: str | Path, seed: int = 0, hidden: int = 128, layers: int = 2,
                         texts: Iterable[str] | None = None) -> Path:
     """Build, save and return the checkpoint path. Same seed, same bytes of weights."""
-    from transformers import BertConfig, BertTokenizerFast
-
-    from radrl_dist.labelers.chexbert import CheXbertModel
-
     out = Path(out_dir)
     tok_dir = out / "tokenizer"
     tok_dir.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from radrl_dist.config.schema import RadRLConfig
 from radrl_dist.data.schema import STUDY_SCHEMA
 from radrl_dist.data.validate import DataValidationError, ValidationResult, validate
-from radrl_dist.train.data_setup import resolve_data
+from radrl_dist.runtime.data_setup import resolve_data
 
 CHECKED_DIR = "checked_data"
 
