@@ -1,1 +1,1 @@
-"""Boxes: the box type, geometry (IoU) and per-model-family text codecs."""
+"""Boxes: the box type, geometry (IoU) and box text formats (codecs) that model families share."""
