@@ -26,8 +26,8 @@ recorded in `errors` while the rest still runs. The learner is the project's Lea
 (world 1, DeepSpeed on NCCL/gloo); weight sync is `worker.export` (objref if ray imports, else
 inprocess) then `engine.load_weights` into an HF engine, checked tensor-for-tensor, for the full
 weights and the LoRA adapter, with GB/s beside the device's own copy bandwidth (device to device,
-pinned host to/from device) measured on the same bytes. `collective` (NCCL needs one GPU per rank)
-and `rdt` (not written) are recorded under `transports_not_run` with the reason.
+pinned host to/from device) measured on the same bytes. `collective` and `rdt` (both over an NCCL
+weight group, which needs one GPU per rank) are recorded under `transports_not_run` with the reason.
 
 MFU = FLOPs per step / (step seconds x peak FLOP/s), peak from --peak-tflops (default 989 on H100/H200
 bf16 dense; null on CPU unless given). FLOPs count the tokens actually processed, T = sum of prompt +

@@ -229,7 +229,8 @@ def learner_job(spec: dict) -> dict:
 NOT_RUN = {
     "collective": "NCCL needs one GPU per rank: learner rank 0 and a rollout engine on the one lent GPU cannot "
                   "form a group (over gloo it is the CPU path bench/weight_sync.py measures)",
-    "rdt": "not written (README, Weight sync)",
+    "rdt": "sends over the same weight group (NCCL on GPU), so it needs one GPU per rank too; Ray's one-sided "
+           "cuda_ipc transport (one GPU, two processes) is not wired in (README, Weight sync)",
 }
 
 

@@ -8,7 +8,11 @@ loading through `weight_sync.receive.ModuleWeights`, the rollout engines' own lo
   the store), then each receiver's `ray.get` (zero-copy) and its parameters *become* the store views;
 - objref/copy (what vLLM and GPU engines do): the same, plus one copy into the receiver's weights;
 - collective/copy: the receivers post their receives, this process broadcasts packed buckets over a
-  gloo group (double-buffered staging), each receiver copies into its weights once all arrived.
+  gloo group (double-buffered staging), each receiver copies into its weights once all arrived;
+- rdt/copy: a sender actor (RDT sources must be actors) packs the buckets and keeps them; each
+  receiver's load task gets its Ray Direct Transport ref and Ray sends the buckets to it point to
+  point over the same kind of gloo group; the receiver copies into its weights. Its time includes
+  the actor call that publishes (the other rows publish in this process).
 Tensors: float32, 4 MiB each, like a model's layers; buckets of 64 MiB (learner.export_bucket_mb).
 
 Baseline ("copy"): `dst.copy_(src)` of the same tensors in this process with one torch thread (Ray
@@ -29,7 +33,7 @@ for the largest size that fits and prefaulted at start (`preallocate_plasma_memo
 put into not-yet-touched store pages page-faults, 2-4x slower publishes here; --no-prefault-store).
 
 Usage: python bench/weight_sync.py [--sizes-mb 64,1024,4096] [--receivers 1,2,4]
-           [--rows objref/adopt,objref/copy,collective/copy] [--repeats 5]
+           [--rows objref/adopt,objref/copy,collective/copy,rdt/copy] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -44,16 +48,19 @@ import time
 import ray
 import torch
 
+from radrl_dist.weight_sync import rdt
 from radrl_dist.weight_sync.endpoints import WeightReceiver, WeightSender
 from radrl_dist.weight_sync.manifest import is_store_backed, manifest_tensors
 from radrl_dist.weight_sync.receive import ModuleWeights
+from radrl_dist.weight_sync.transport import actor_class_for
 
 BENCH_TIMEOUT_S = 1800  # bench/run_all.py's budget: 4 GiB rows and a prefaulted 10 GiB store take minutes on a busy 2-core machine
 TENSOR_MB = 4
 BUCKET_BYTES = 64 * 1024**2  # learner.export_bucket_mb default
 GiB = 1024**3
 SPARE_BYTES = int(1.5 * GiB)
-ROWS = ("objref/adopt", "objref/copy", "collective/copy")
+ROWS = ("objref/adopt", "objref/copy", "collective/copy", "rdt/copy")
+GROUP_TRANSPORTS = ("collective", "rdt")
 # Uncounted rounds per receiver count: the first pages in buffers and receivers' weights; versions
 # alternate between two object-store regions, and this process page-faults each region on its first
 # put into it (262k minor faults per GiB measured; a learner pays it on its first two pushes).
@@ -102,12 +109,36 @@ class Receiver:
     def receive(self) -> int:
         return self.weights.load(manifest_tensors(self.receiver.receive()), adopt=False).adopted
 
+    def load_rdt(self, header, buckets: list) -> int:
+        return self.weights.load(manifest_tensors(rdt.with_buckets(header, buckets)), adopt=False).adopted
+
     def leave(self) -> None:
         self.receiver.leave_group()
 
     def drop(self) -> None:
         self.weights = None
         self.receiver.leave_group()
+
+
+class RdtSender:
+    """Learner rank 0 for the rdt row: holds its own copy of the state (same shapes, its own values)."""
+
+    def __init__(self, size_mb: int):
+        torch.set_num_threads(1)
+        self.state = make_state(size_mb)
+        self.sender = WeightSender()
+
+    def join(self, port: int, world: int) -> None:
+        self.sender.join_group("127.0.0.1", port, world, "127.0.0.1", 120.0)
+
+    def publish(self, version: int):
+        return self.sender.publish("rdt", version, "full", self.state.items(), BUCKET_BYTES)
+
+    def rdt_buckets(self, version: int) -> list:
+        return self.sender.rdt_buckets(version)
+
+    def leave(self) -> None:
+        self.sender.leave_group()
 
 
 def spread(xs: list[float]) -> dict[str, float]:
@@ -136,13 +167,21 @@ def bytes_needed(row: str, size_bytes: int, receivers: int) -> int:
         need += receivers * size_bytes  # each receiver's own weights
     if transport == "collective":
         need += receivers * size_bytes + 2 * BUCKET_BYTES  # receive buffers, sender staging
+    if transport == "rdt":
+        need += receivers * size_bytes + 2 * size_bytes  # receive buffers; the sender actor's state and staging
     return need
 
 
-def sync_once(row: str, sender: WeightSender, state: dict, version: int, receivers: list) -> float:
+def sync_once(row: str, sender, state: dict, version: int, receivers: list) -> float:
+    """`sender`: this process's WeightSender, or the RdtSender actor for the rdt row."""
     transport, load = row.split("/")
     t0 = time.perf_counter()
-    if transport == "objref":
+    if transport == "rdt":
+        header = sender.publish.remote(version)
+        buckets = sender.rdt_buckets.options(tensor_transport=rdt.TENSOR_TRANSPORT).remote(version)
+        adopted = ray.get([r.load_rdt.remote(header, buckets) for r in receivers])
+        del header, buckets
+    elif transport == "objref":
         manifest = sender.publish("objref", version, "full", state.items(), BUCKET_BYTES)
         adopted = ray.get([r.load.remote(manifest, load == "adopt") for r in receivers])
         del manifest
@@ -164,18 +203,23 @@ def bench_size(row: str, size_mb: int, receivers: list, counts: list[int], repea
     nbytes = sum(t.numel() * t.element_size() for t in state.values())
     dst = {k: torch.empty_like(v) for k, v in state.items()}
     ray.get([r.prepare.remote([t.numel() for t in state.values()]) for r in receivers[: max(counts)]])
-    sender = WeightSender()
+    sender = actor_class_for(ray.remote(RdtSender), "rdt").options(num_cpus=0.25).remote(size_mb) \
+        if transport == "rdt" else WeightSender()
     copy_s, ratio, sync = [], [], {n: [] for n in counts}
     version = 0
     failed: dict[int, str] = {}
     for n in counts:
         group = receivers[:n]
         try:
-            if transport == "collective":
+            if transport in GROUP_TRANSPORTS:
                 port = _free_port()
                 calls = [r.join.remote(port, n + 1, k + 1) for k, r in enumerate(group)]
-                sender.join_group("127.0.0.1", port, n + 1, "127.0.0.1", 120.0)
-                ray.get(calls)
+                if transport == "rdt":
+                    ray.get(calls + [sender.join.remote(port, n + 1)])
+                    rdt.set_group_ranks({a._actor_id.hex(): k for k, a in enumerate([sender, *group])})
+                else:
+                    sender.join_group("127.0.0.1", port, n + 1, "127.0.0.1", 120.0)
+                    ray.get(calls)
             for rep in range(-WARM_ROUNDS, repeats):
                 t0 = time.perf_counter()
                 for k, v in state.items():
@@ -188,15 +232,15 @@ def bench_size(row: str, size_mb: int, receivers: list, counts: list[int], repea
                     if n == counts[0]:
                         copy_s.append(c)
                         ratio.append(c / s)
-            if transport == "collective":
+            if transport in GROUP_TRANSPORTS:
                 ray.get([r.leave.remote() for r in group])
-                sender.leave_group()
+                ray.get(sender.leave.remote()) if transport == "rdt" else sender.leave_group()
         except (ray.exceptions.RayError, RuntimeError) as exc:  # e.g. Ray's OOM killer took a receiver
             failed[n] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
             print(f"{row} {size_mb} MiB x{n} receivers failed: {failed[n]}", flush=True)
             sync.pop(n)
             break
-    sender.close()
+    ray.kill(sender) if transport == "rdt" else sender.close()
     if not ratio:  # not even one receiver's repeats finished
         return {"row": row, "size_mb": size_mb, "failed": failed}
     if not failed:
@@ -284,15 +328,25 @@ def main() -> None:
     if not runs:
         raise SystemExit("nothing fits in this machine's available memory")
     prefault = start_ray(store, args.prefault_store)
-    receivers = [Receiver.remote() for _ in range(max(counts))]
+    rdt_receiver = actor_class_for(Receiver, "rdt")  # rdt's receivers need Ray's tensor transport on
+    receivers: dict[str, list] = {}
+
+    def receivers_for(row: str) -> list:
+        kind = "rdt" if row.startswith("rdt/") else "plain"
+        if kind not in receivers:
+            cls = rdt_receiver.options(num_cpus=0.25) if kind == "rdt" else Receiver
+            receivers[kind] = [cls.remote() for _ in range(max(counts))]
+        return receivers[kind]
+
     results, failures = [], {}
     for row, s, ok in runs:
-        r = bench_size(row, s, receivers, ok, args.repeats)
+        r = bench_size(row, s, receivers_for(row), ok, args.repeats)
         if "failed" in r:  # a receiver may be dead: start fresh ones for the next row
             failures[f"{row} {s} MiB"] = r["failed"]
-            for a in receivers:
-                ray.kill(a)
-            receivers = [Receiver.remote() for _ in range(max(counts))]
+            for kind, actors in list(receivers.items()):
+                for a in actors:
+                    ray.kill(a)
+                del receivers[kind]
         if "sync_vs_copy" in r:
             results.append(r)
     ray.shutdown()

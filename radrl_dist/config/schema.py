@@ -215,20 +215,17 @@ class WeightSyncConfig(Strict):
     """How weights travel from learner rank 0 to the rollout actors (radrl_dist.weight_sync)."""
 
     transport: Literal["objref", "collective", "rdt"] = Field(
-        "objref", description="objref: Ray object store; collective: gloo/NCCL broadcast group; rdt: GPU only")
+        "objref", description="objref: Ray object store; collective: gloo/NCCL broadcast over a weight group; "
+                              "rdt: Ray Direct Transport refs sent point to point over that group")
     timeout_s: float = Field(300.0, gt=0, description="group setup and per-push wait before a sync counts as failed")
 
-    GPU_ONLY: ClassVar[frozenset[str]] = frozenset({"rdt"})
-    NOT_WRITTEN: ClassVar[frozenset[str]] = frozenset({"rdt"})  # named so configs fail with the reason
+    GPU_ONLY: ClassVar[frozenset[str]] = frozenset()  # none today: rdt runs over gloo on CPU too
 
     def check_devices(self, learner_gpus: float, rollout_gpus: float) -> None:
         if self.transport in self.GPU_ONLY and not (learner_gpus > 0 and rollout_gpus > 0):
             raise ValueError(f"weight_sync.transport: {self.transport!r} moves GPU tensors and needs "
                              f"learner.gpus_per_worker > 0 and rollout.gpus_per_actor > 0 "
                              f"(got {learner_gpus:g}, {rollout_gpus:g}); use 'objref' or 'collective' on CPU")
-        if self.transport in self.NOT_WRITTEN:
-            raise ValueError(f"weight_sync.transport: {self.transport!r} is not written yet (README, Weight sync); "
-                             f"use 'collective' (NCCL on GPU) or 'objref'")
 
 
 class GRPOConfig(Strict):

@@ -22,6 +22,7 @@ from radrl_dist.grpo.loss import merge_loss_stats
 from radrl_dist.learner.batch import LearnerHandoff, TrainingSample, plan_step
 from radrl_dist.learner.worker import LearnerWorker
 from radrl_dist.weight_sync.manifest import WeightManifest
+from radrl_dist.weight_sync.transport import actor_class_for
 
 _PHASES = ("logprob_s", "reference_s", "backward_s", "optimizer_s")
 
@@ -46,7 +47,8 @@ class LearnerGroup:
         if len(bundles) != self.world:
             raise ValueError(f"learner: {len(bundles)} bundles for learner.num_workers={self.world} ranks")
         env = {"DS_ACCELERATOR": "cpu"} if lc.gpus_per_worker == 0 else {}
-        self.group = ActorGroup("learner", ray.remote(LearnerWorker), env_vars=env)  # a rank is not restarted
+        worker_cls = actor_class_for(ray.remote(LearnerWorker), cfg.weight_sync.transport)
+        self.group = ActorGroup("learner", worker_cls, env_vars=env)  # a rank is not restarted
         self.workers = self.group.spawn(bundles, lambda rank: (cfg, rank, self.world, str(model_path), total, temp))
         planned = {b.node for b in bundles}
         single_node = (len(planned) == 1 if None not in planned

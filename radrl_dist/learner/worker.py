@@ -187,6 +187,11 @@ class LearnerWorker:
     def leave_weight_group(self) -> None:
         self.weight_sender.leave_group()
 
+    def rdt_buckets(self, version: int) -> list[torch.Tensor]:
+        """Rank 0 only (`rdt` transport): called with `.options(tensor_transport=...)`, so the buckets
+        stay here and each rollout actor's load pulls them point to point."""
+        return self.weight_sender.rdt_buckets(version)
+
     def save_checkpoint(self, ckpt_dir: str, tag: str, client_state: dict, adapter_dir: str | None = None) -> str:
         state = dict(client_state, updates_done=self.updates_done)
         path = save_learner_state(self.engine, ckpt_dir, tag, self.rank, state)

@@ -22,6 +22,7 @@ from radrl_dist.models.prompt_inputs import PromptInputs
 from radrl_dist.rollout.engines import make_engine
 from radrl_dist.rollout.handoff import payload_size, study_score_requests
 from radrl_dist.rollout.types import StaleVersionError, StudyRollout
+from radrl_dist.weight_sync import rdt
 from radrl_dist.weight_sync.endpoints import WeightReceiver
 from radrl_dist.weight_sync.manifest import WeightManifest
 
@@ -71,6 +72,10 @@ class RolloutWorker:
 
     def leave_weight_group(self) -> None:
         self.receiver.leave_group()
+
+    def load_weights_rdt(self, header: WeightManifest, buckets: list) -> dict[str, Any]:
+        """`rdt`: Ray ran this once every bucket of `header`'s version had arrived over the weight group."""
+        return self.load_weights(rdt.with_buckets(header, buckets))
 
     def receive_weights(self) -> dict[str, Any]:
         """Take the version the group is broadcasting, then load it (only once every bucket arrived)."""

@@ -29,6 +29,7 @@ from radrl_dist.rollout.elastic import ElasticPool
 from radrl_dist.rollout.handoff import INLINE_LIMIT, ChunkRefs
 from radrl_dist.rollout.types import RolloutError, StaleVersionError, StudyRollout
 from radrl_dist.weight_sync.manifest import WeightManifest
+from radrl_dist.weight_sync.transport import actor_class_for
 
 
 @dataclass
@@ -63,10 +64,11 @@ class RolloutPool(ElasticPool):  # ElasticPool: add/drain replicas while a run g
     def __init__(
         self, rollout: RolloutConfig, model: ModelConfig, max_prompt_length: int,
         placement_strategy: str = "PACK", max_restarts: int = 1, revive_timeout_s: float = 120.0,
-        bundles: list[Bundle] | None = None, placement_timeout_s: float = 300.0,
+        bundles: list[Bundle] | None = None, placement_timeout_s: float = 300.0, transport: str = "objref",
     ):
         """`bundles`: one per replica, from the run's plan (radrl_dist.cluster.run_placement); None
-        reserves a group of `num_actors` bundles here (evaluation, tests, benches)."""
+        reserves a group of `num_actors` bundles here (evaluation, tests, benches). `transport`: the
+        run's weight transport (rdt needs its actors created with Ray's tensor transport on)."""
         self.cfg, self.model_cfg, self.max_prompt_length = rollout, model, max_prompt_length
         self.revive_timeout_s = revive_timeout_s
         if bundles is None:
@@ -74,7 +76,8 @@ class RolloutPool(ElasticPool):  # ElasticPool: add/drain replicas while a run g
                                     strategy=placement_strategy)
             wait_placed(bundles, placement_timeout_s, f"rollout: {rollout.num_actors} replicas")
         env = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"} if not rollout.gpus_per_actor else {}
-        self.group = ActorGroup("rollout", RolloutActor, max_restarts=max_restarts, env_vars=env)
+        self.group = ActorGroup("rollout", actor_class_for(RolloutActor, transport), max_restarts=max_restarts,
+                                env_vars=env)
         self.actors = [self._spawn_replica(b, i) for i, b in enumerate(bundles)]
         self.infos = ray.get([a.info.remote() for a in self.actors])
         self.alive = [True] * len(self.actors)

@@ -92,7 +92,8 @@ class TrainingRun:
         # the plan `--plan --cluster ray` prints, on the running cluster; every role is placed from it
         self.placement = place_run(cfg)
         print(self.placement.text, flush=True)
-        self.rollout = RolloutPool(cfg.rollout, cfg.model, cfg.data.max_prompt_length, bundles=self.placement.rollout)
+        self.rollout = RolloutPool(cfg.rollout, cfg.model, cfg.data.max_prompt_length, bundles=self.placement.rollout,
+                                   transport=cfg.weight_sync.transport)
         self.rewards = RewardPool.create(cfg.reward, prompt_formats=dict(cfg.data.prompt_format),
                                          planned_bundles=tuple(self.placement.reward))
         self.learner = LearnerGroup(cfg, str(self.model_path), total_updates=cfg.train.steps * cfg.learner.updates_per_step,
@@ -211,7 +212,7 @@ class TrainingRun:
              "rollout/failed_studies": len(failed),
              "rollout/tokens_per_s": batch.stats.get("tokens_per_s", 0.0), "time/rollout_s": rollout_s,
              "time/reward_s": reward_s, "time/learn_s": learn_s, "time/export_s": export_s, "time/sync_s": sync_s,
-             "sync/bytes": sync["bytes"], "sync/seconds": export_s + sync_s,
+             "sync/bytes": sync["bytes"], "sync/seconds": export_s + sync_s, "sync/transport": sync["transport"],
              "grpo/zero_spread_fraction": adv.zero_spread_fraction, "grpo/dropped_groups": adv.dropped_groups,
              "grpo/candidates": adv.num_candidates, "data/study_ids": [s.study_id for s in studies],
              "reward/scored": scores.scored}

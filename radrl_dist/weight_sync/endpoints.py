@@ -1,7 +1,9 @@
 """The two ends of weight sync as they live inside the learner and rollout actors.
 
 `WeightSender` (learner rank 0) keeps one transport per name across versions (staging memory, a
-process group). `WeightReceiver` (a rollout actor) holds its membership of the collective group.
+process group). `WeightReceiver` (a rollout actor) holds its membership of the weight group. The
+group serves both group transports: `collective` broadcasts over it, `rdt` sends point to point over
+it (`rdt.set_process_group`).
 Both are plain objects so the actors stay thin and tests can host them in any Ray actor.
 """
 
@@ -12,6 +14,7 @@ from typing import Any
 
 import torch
 
+from radrl_dist.weight_sync import rdt
 from radrl_dist.weight_sync.collective import CollectiveReceiver, CollectiveTransport, join_group
 from radrl_dist.weight_sync.manifest import WeightManifest
 from radrl_dist.weight_sync.transport import WeightTransport, make_transport
@@ -24,19 +27,26 @@ class WeightSender:
 
     def transport(self, name: str) -> WeightTransport:
         if name not in self._transports:  # kept: a transport reuses its memory / group across versions
-            self._transports[name] = make_transport(name)
+            self._transports[name] = make_transport(name, self.device)
         return self._transports[name]
 
     def join_group(self, store_host: str, store_port: int, world: int, my_host: str, timeout_s: float) -> None:
         """Rank 0 of a new weight group (replaces any previous group)."""
         self.leave_group()
-        self._transports["collective"] = CollectiveTransport(
-            join_group(store_host, store_port, world, 0, my_host, timeout_s, self.device))
+        rdt.register()
+        group = join_group(store_host, store_port, world, 0, my_host, timeout_s, self.device)
+        self._transports["collective"] = CollectiveTransport(group)
+        rdt.set_process_group(group)
 
     def leave_group(self) -> None:
+        rdt.set_process_group(None)
         old = self._transports.pop("collective", None)
         if old is not None:
             old.close()
+
+    def rdt_buckets(self, version: int) -> list[torch.Tensor]:
+        """`version`'s packed buckets, for rank 0's RDT method (`rdt` transport)."""
+        return self.transport("rdt").buckets(version)
 
     def publish(self, transport: str, version: int, kind: str, tensors: Iterable[tuple[str, torch.Tensor]],
                 bucket_bytes: int, lora_config: dict[str, Any] | None = None,
@@ -60,9 +70,12 @@ class WeightReceiver:
 
     def join_group(self, store_host: str, store_port: int, world: int, rank: int, my_host: str, timeout_s: float) -> None:
         self.leave_group()
+        rdt.register()
         self._collective = CollectiveReceiver(join_group(store_host, store_port, world, rank, my_host, timeout_s, self.device))
+        rdt.set_process_group(self._collective.group)
 
     def leave_group(self) -> None:
+        rdt.set_process_group(None)
         if self._collective is not None:
             self._collective.close()
         self._collective = None

@@ -1,9 +1,12 @@
 """WeightSync: the one driver-side seam between the learner's weights and the rollout actors.
 
-It owns both sides of a transport: `connect` (build the collective group, if the transport has
-one), `push` (= `publish` + `deliver`: export a new version and load it into every live rollout
-actor), `catch_up(i)` (an actor that restarted or joined late loads the current version over
-`objref`; a group is never rebuilt mid-step), `close`. The manifest stays the control plane, so the
+It owns both sides of a transport: `connect` (build the weight group, if the transport has one),
+`push` (= `publish` + `deliver`: export a new version and load it into every live rollout actor),
+`catch_up(i)` (an actor that restarted or joined late loads the current version over `objref`; a
+group is never rebuilt mid-step), `close`. Delivery by transport (`TransportSpec.delivery`):
+"manifest" loads the published manifest; "broadcast" posts every actor's receive while rank 0
+broadcasts; "direct" (rdt) passes every actor rank 0's export ref and its RDT bucket ref, so Ray
+sends the buckets to each actor point to point before its load runs. The manifest stays the control plane, so the
 rollout side's version gate (StaleVersionError, LoRA-after-full refusal) is the same for every
 transport.
 
@@ -21,6 +24,7 @@ from typing import Any
 import ray
 from ray.exceptions import RayActorError, RayTaskError
 
+from radrl_dist.weight_sync import rdt
 from radrl_dist.weight_sync.manifest import WeightManifest
 from radrl_dist.weight_sync.transport import transport_spec
 
@@ -36,7 +40,7 @@ class PendingPush:
     version: int
     transport: str
     export_refs: list
-    receive_calls: dict[int, Any] = field(default_factory=dict)  # group transports: actor -> receive call
+    receive_calls: dict[int, Any] = field(default_factory=dict)  # group transports: actor -> receive/load call
     manifest: WeightManifest | None = None  # byte-carrying transports: ready after publish
     started: float = field(default_factory=time.perf_counter)
 
@@ -70,6 +74,8 @@ class WeightSync:
                   for r, i in enumerate(members)]
         ray.get(calls, timeout=self.timeout_s)
         self._members = members
+        rdt.set_group_ranks({sender._actor_id.hex(): 0,
+                             **{self.pool.actors[i]._actor_id.hex(): r + 1 for r, i in enumerate(members)}})
 
     def _group_intact(self) -> bool:
         """Every member still in the group (a restarted actor is a new process, outside it)."""
@@ -91,6 +97,7 @@ class WeightSync:
             except (RayActorError, ray.exceptions.GetTimeoutError):
                 pass
         self._members = []
+        rdt.set_group_ranks({})
 
     # ---- versions ------------------------------------------------------------------------
     def publish(self, republish: bool = False) -> PendingPush:
@@ -99,8 +106,11 @@ class WeightSync:
             self.connect()  # membership changed since the last push: rebuild at this step boundary
         version, refs = self.learner.start_export(self.kind, transport=self.transport, republish=republish)
         push = PendingPush(version, self.transport, refs)
-        if self.spec.group:
+        if self.spec.delivery == "broadcast":
             push.receive_calls = {i: self.pool.actors[i].receive_weights.remote() for i in self._members}
+        elif self.spec.delivery == "direct":  # runs after rank 0's export (actor order); bytes stay on rank 0
+            buckets = self.learner.workers[0].rdt_buckets.options(tensor_transport=rdt.TENSOR_TRANSPORT).remote(version)
+            push.receive_calls = {i: self.pool.actors[i].load_weights_rdt.remote(refs[0], buckets) for i in self._members}
         else:  # the bytes are in the object store once the export returns: finish it here
             push.manifest = self._finish(push)
         return push
@@ -121,6 +131,8 @@ class WeightSync:
         try:
             manifest = self._finish(push)
         except RayTaskError as exc:
+            if self.spec.delivery != "broadcast":
+                raise  # rank 0's export itself failed (no receiver takes part in it)
             # a receiver died mid-broadcast and broke the group: the sender is alive, the version is
             # exported; actors that got every bucket loaded it, the rest are marked down and catch up
             self._members = []
@@ -134,7 +146,7 @@ class WeightSync:
         stats = self.pool.settle(push.version, push.receive_calls, self.catch_up, push.started, behind_ok=True)
         if sender_error is not None:
             stats["sender_error"] = str(sender_error.cause)[:200]
-        for i in stats["behind"]:  # alive but the broadcast broke under them: catch up now, at the boundary
+        for i in stats["behind"]:  # alive but the transfer broke under them: catch up now, at the boundary
             self.catch_up(i)
         if stats["behind"]:
             self._members = []  # their group is broken: rebuilt at the next push
@@ -153,7 +165,11 @@ class WeightSync:
         version = self.pool.version
         with self._catch_up_lock:
             if self._catch_up_ref is None or self._catch_up_ref[0] != version:
-                manifest = self.learner.republish(self.kind, transport="objref")
+                try:
+                    manifest = self.learner.republish(self.kind, transport="objref")
+                except RayActorError as exc:
+                    raise WeightSyncError(f"weight version {version}: the sender (learner rank 0) died before actor {i} "
+                                          f"could catch up ({type(exc).__name__})") from exc
                 if manifest.version != version:
                     raise WeightSyncError(f"catch-up: the learner is at v{manifest.version}, the pool at v{version}")
                 self._catch_up_ref = (version, ray.put(manifest))

@@ -127,7 +127,7 @@ def phrase_copy(tmp: Path) -> str:
 
 @pytest.fixture(scope="session")
 def sync_run(local_ray, tmp_path_factory):
-    """The reference run: 4 steps, 2-worker DeepSpeed ZeRO-2 group, and a reward swap started from
+    """The reference run: 4 steps, 2-worker DeepSpeed ZeRO-2 group, weights over rdt, and a reward swap started from
     another thread after step 1 (the driver waits for it before step 4, so step 4 is scored by the
     new labeller). Shared by the metrics, swap and resume tests."""
     from radrl_dist.config import load_config
@@ -135,7 +135,10 @@ def sync_run(local_ray, tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("sync_run")
     out = tmp / "run"
-    cfg = load_config(None, tiny_overrides(out, "sync", **{"learner.num_workers": 2, "learner.zero_stage": 2}))
+    # weight sync over rdt: the one end-to-end run of Ray Direct Transport with the real DeepSpeed
+    # learner (its ranks then run as Ray tensor-transport actors); the other runs use objref
+    cfg = load_config(None, tiny_overrides(out, "sync", **{"learner.num_workers": 2, "learner.zero_stage": 2,
+                                                           "weight_sync.transport": "rdt"}))
     spec = f"rules:{phrase_copy(tmp)}"
 
     def setup(tr, extras):

@@ -35,6 +35,7 @@ def test_metrics_one_line_per_step_with_design_keys(sync_run):
         missing = [k for k in STEP_KEYS if k not in r]
         assert not missing, f"step {r['step']} lacks {missing}"
         assert r["sync/bytes"] > 0 and r["sync/seconds"] >= r["time/sync_s"] > 0
+        assert r["sync/transport"] == "rdt"  # the run's config (tests/train/conftest.py sync_run)
         assert r["time/step_s"] >= r["time/rollout_s"] + r["time/reward_s"] + r["time/learn_s"]
         assert 0.0 <= r["grpo/zero_spread_fraction"] <= 1.0
         assert r["learner/entropy"] > 0 and r["learner/kl"] is not None

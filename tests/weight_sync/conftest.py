@@ -1,6 +1,7 @@
 """One local Ray, two HF rollout actors (real RolloutPool) and a sender actor for every weight-sync test.
 
-The sender hosts the learner's real `WeightSender` and publishes tensors the test stages (a perturbed
+The actors are created as a run with `weight_sync.transport=rdt` creates them (Ray's tensor transport
+on), which every transport runs with. The sender hosts the learner's real `WeightSender` and publishes tensors the test stages (a perturbed
 copy of the tiny model's language model, or a LoRA adapter): the learner's DeepSpeed gather is
 covered in tests/learner; here the subject is the path from rank 0's tensors to the engines.
 """
@@ -14,6 +15,7 @@ import ray
 
 from radrl_dist.rollout.pool import RolloutPool
 from radrl_dist.weight_sync.endpoints import WeightSender
+from radrl_dist.weight_sync.transport import actor_class_for
 from tests.rollout.conftest import MAX_PROMPT, image_dir, model_cfg, resolve, rollout_cfg  # noqa: F401 (image_dir: a fixture)
 
 
@@ -47,12 +49,20 @@ class SenderWorker:
         st = self.staged
         return self.sender.publish(transport, version, st["kind"], st["tensors"], 64 * 1024, st["lora_config"])
 
+    def rdt_buckets(self, version: int):
+        return self.sender.rdt_buckets(version)
+
+    def rdt_objects_held(self) -> int:
+        """Versions Ray's RDT store on this actor still holds (bounded: old ones are freed)."""
+        store = ray._private.worker.global_worker.rdt_manager.rdt_store
+        return sum(1 for copies in store._rdt_store.values() if copies)
+
 
 class SenderGroup:
     """LearnerGroup's export surface over one SenderWorker actor."""
 
     def __init__(self):
-        self.workers = [ray.remote(SenderWorker).options(num_cpus=0.25, max_restarts=0).remote()]
+        self.workers = [actor_class_for(ray.remote(SenderWorker), "rdt").options(num_cpus=0.25, max_restarts=0).remote()]
         self.version = 0
 
     def start_export(self, kind="auto", version=None, transport=None, republish=False):
@@ -80,7 +90,7 @@ def cluster(tiny_cache):
         ray.shutdown()
     ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
     pool = RolloutPool(rollout_cfg("hf", num_actors=2), model_cfg(tiny_cache), MAX_PROMPT, max_restarts=4,
-                       revive_timeout_s=120)
+                       revive_timeout_s=120, transport="rdt")  # rdt: Ray's tensor transport on (any transport runs)
     yield pool
     pool.shutdown()
     ray.shutdown()

@@ -22,7 +22,7 @@ from tests.rollout.conftest import full_manifest, lora_manifest, make_requests, 
 from .conftest import SenderGroup
 
 pytestmark = pytest.mark.slow
-TRANSPORTS = ["objref", "collective"]
+TRANSPORTS = ["objref", "collective", "rdt"]
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +64,8 @@ def _assert_serves(pool, model, names):
 def test_every_transport_loads_exact_tensors_lora_then_full(cluster, weights):
     pool = cluster
     for kind in ("lora", "full"):
-        for seed, transport in enumerate(TRANSPORTS, start=1):
-            m, model = weights[f"{kind}{seed}"]
+        for k, transport in enumerate(TRANSPORTS):
+            m, model = weights[f"{kind}{k % 2 + 1}"]  # each push differs from the one before
             ws = _sync(pool, transport)
             _stage(ws, m)
             _, stats = ws.push()
@@ -152,12 +152,19 @@ def test_ten_pushes_keep_memory_flat(cluster, weights):
         settled = _settled_store_bytes(limit=2 * version_bytes)
         assert settled <= 2 * version_bytes, (transport, used, settled)
         assert len(set(staging)) == 1, (transport, staging)  # collective receive buffers are reused
+        if transport == "rdt":  # the sender's RDT store frees each version once its loads are done
+            assert _settled(lambda: ray.get(ws.learner.workers[0].rdt_objects_held.remote()), limit=1) <= 1
         ws.close()
 
 
 def _settled_store_bytes(limit: int, wait_s: float = 10.0) -> int:
+    return _settled(object_store_bytes_used, limit, wait_s)
+
+
+def _settled(measure, limit: int, wait_s: float = 10.0) -> int:
+    """`measure()` once it is at most `limit`, or its value after `wait_s` (Ray frees asynchronously)."""
     deadline = time.monotonic() + wait_s
-    while (used := object_store_bytes_used()) > limit and time.monotonic() < deadline:
+    while (used := measure()) > limit and time.monotonic() < deadline:
         time.sleep(0.2)
     return used
 
@@ -182,7 +189,7 @@ def test_sender_dying_mid_push_is_an_error_naming_the_version(cluster, weights, 
     assert pool.versions() == before  # nobody loaded a partial version
 
 
-@ray.remote(num_cpus=0.25)
+@ray.remote(num_cpus=0.25, enable_tensor_transport=True)
 class _ProcessWithDefaultGroup:
     """Stands for the learner: DeepSpeed has made a torch.distributed default group of the learner ranks."""
 
@@ -195,20 +202,34 @@ class _ProcessWithDefaultGroup:
         dist.init_process_group("gloo", rank=0, world_size=1)
         return dist.get_world_size()
 
+    def tensors(self) -> list:
+        return [torch.arange(1000, dtype=torch.float32)]
 
-def test_ray_gloo_groups_cannot_include_a_process_with_a_default_group(cluster):
-    """Why `rdt` is GPU-only here (README, Weight sync): Ray 2.60's gloo backend (used by RDT's
-    tensor_transport="gloo") reuses a process's torch.distributed default group and then asks for a
-    subgroup of the *group's* size, which a DeepSpeed learner's default group (its learner ranks) cannot
-    give. Plain actors do transfer over RDT gloo on this machine; the learner cannot. Ray's NCCL backend
-    (cupy) has no such tie. If this starts passing, revisit `rdt` over gloo."""
-    from ray.experimental.collective import create_collective_group
+    def total(self, tensors: list) -> float:
+        return float(tensors[0].sum())
+
+
+@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
+    "Ray 2.60: ray.util.collective's gloo group (behind RDT's tensor_transport='gloo') reuses a process's "
+    "torch.distributed default group and then asks it for a subgroup of the new group's size, which a "
+    "DeepSpeed learner's default group (its learner ranks) cannot give: 'the new group's world size should "
+    "be less or equal to the world size set by init_process_group'. So `rdt` sends over our own registered "
+    "tensor transport (radrl_dist/weight_sync/rdt.py). If this passes, Ray's gloo transport would do."))
+def test_ray_gloo_rdt_between_the_learner_and_a_rollout_actor(cluster):
+    """The minimal reproduction: RDT over Ray's own gloo transport from a process that has a default group."""
+    from ray.experimental.collective import create_collective_group, destroy_collective_group
 
     from radrl_dist.learner.worker import _free_port
 
     learner, rollout = _ProcessWithDefaultGroup.remote(), _ProcessWithDefaultGroup.remote()
-    assert ray.get(learner.init_default_group.remote(_free_port())) == 1
-    with pytest.raises(Exception, match="new group's world size should be less or equal"):
-        create_collective_group([learner, rollout], backend="gloo")
-    for a in (learner, rollout):
-        ray.kill(a)
+    try:
+        assert ray.get(learner.init_default_group.remote(_free_port())) == 1
+        group = create_collective_group([learner, rollout], backend="gloo")
+        try:
+            ref = learner.tensors.options(tensor_transport="gloo").remote()
+            assert ray.get(rollout.total.remote(ref), timeout=60) == 499500.0
+        finally:
+            destroy_collective_group(group)
+    finally:
+        for a in (learner, rollout):
+            ray.kill(a)
