@@ -14,27 +14,20 @@ Exit status: 0 done, 1 the operation failed (nothing changed), 2 could not reach
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 
 import ray
 
+from radrl_dist.cluster.operator_cli import event_lines, operator_parser, run_operator_command
 from radrl_dist.config.schema import RolloutConfig
 
 _DEFAULTS = RolloutConfig()
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m radrl_dist.rollout", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="Connects with ray.init(address=...) to the cluster the training run uses.")
-    p.add_argument("--address", default=os.environ.get("RAY_ADDRESS", "auto"),
-                   help="Ray cluster address (default: $RAY_ADDRESS or 'auto')")
-    p.add_argument("--name", default=_DEFAULTS.pool_name, help=f"rollout.pool_name (default {_DEFAULTS.pool_name})")
-    p.add_argument("--namespace", default=_DEFAULTS.pool_namespace, help="rollout.pool_namespace")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    sub = p.add_subparsers(dest="cmd", required=True)
+    p, sub = operator_parser("python -m radrl_dist.rollout", __doc__, _DEFAULTS.pool_name,
+                             f"rollout.pool_name (default {_DEFAULTS.pool_name})", _DEFAULTS.pool_namespace,
+                             "rollout.pool_namespace")
     sub.add_parser("status", help="replicas (state, node, chunks served), weight version, recent events")
     a = sub.add_parser("add", help="start N more rollout replicas")
     a.add_argument("n", type=int, nargs="?", default=1)
@@ -55,41 +48,21 @@ def format_status(st: dict) -> str:
     for r in st["replicas"]:
         idx = "-" if r["index"] is None else r["index"]
         lines.append(f"  {r['replica_id']:<8} {r['state']:<9} {idx:>5} {r['node_id']:<13} {r['chunks']:>7}  {r['note']}")
-    for e in st["events"][-5:]:
-        lines.append("  event: " + " ".join(f"{k}={v}" for k, v in e.items() if k != "time"))
-    return "\n".join(lines)
+    return "\n".join(lines + event_lines(st["events"]))
 
 
-def _message(exc: BaseException) -> str:
-    cause = getattr(exc, "cause", None)
-    return str(cause) if cause is not None else str(exc)
+def _dispatch(args: argparse.Namespace, ctl) -> dict:
+    if args.cmd == "status":
+        return ray.get(ctl.status.remote(), timeout=60)
+    if args.cmd == "add":
+        return {"added": ray.get(ctl.add.remote(args.n, args.timeout))}
+    return {"drained": ray.get(ctl.drain.remote(args.replicas, args.n, args.timeout, args.force))}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        ray.init(address=args.address, namespace=args.namespace, logging_level="ERROR", log_to_driver=False)
-        ctl = ray.get_actor(args.name, namespace=args.namespace)
-    except Exception as exc:  # noqa: BLE001 - no cluster, no run: say which
-        print(f"error: cannot reach rollout pool {args.name!r} at {args.address}: {_message(exc)}", file=sys.stderr)
-        return 2
-    try:
-        if args.cmd == "status":
-            out = ray.get(ctl.status.remote(), timeout=60)
-        elif args.cmd == "add":
-            out = {"added": ray.get(ctl.add.remote(args.n, args.timeout))}
-        else:
-            out = {"drained": ray.get(ctl.drain.remote(args.replicas, args.n, args.timeout, args.force))}
-    except Exception as exc:  # noqa: BLE001 - MembershipError, ValueError, timeouts: one clear line
-        print(f"error: {args.cmd} failed: {_message(exc)}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps(out, default=str))
-    elif args.cmd == "status":
-        print(format_status(out))
-    else:
-        print(f"{args.cmd}: " + ", ".join(f"{k}={v}" for k, v in out.items()))
-    return 0
+    return run_operator_command(args, "rollout pool", lambda: ray.get_actor(args.name, namespace=args.namespace),
+                                lambda ctl: _dispatch(args, ctl), format_status)
 
 
 if __name__ == "__main__":

@@ -12,25 +12,16 @@ keep serving), 2 could not reach the pool.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 
-import ray
-
+from radrl_dist.cluster.operator_cli import event_lines, operator_parser, run_operator_command
 from radrl_dist.rewards.pool.client import DEFAULT_NAME, DEFAULT_NAMESPACE, RewardPool
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m radrl_dist.rewards.pool", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="Connects with ray.init(address=...) to the cluster the training run uses.")
-    p.add_argument("--address", default=os.environ.get("RAY_ADDRESS", "auto"),
-                   help="Ray cluster address (default: $RAY_ADDRESS or 'auto')")
-    p.add_argument("--name", default=DEFAULT_NAME, help=f"router actor name (default {DEFAULT_NAME})")
-    p.add_argument("--namespace", default=DEFAULT_NAMESPACE, help=f"Ray namespace (default {DEFAULT_NAMESPACE})")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    sub = p.add_subparsers(dest="cmd", required=True)
+    p, sub = operator_parser("python -m radrl_dist.rewards.pool", __doc__, DEFAULT_NAME,
+                             f"router actor name (default {DEFAULT_NAME})", DEFAULT_NAMESPACE,
+                             f"Ray namespace (default {DEFAULT_NAMESPACE})")
     sub.add_parser("status", help="actors, labeller versions, queue, counters, recent events")
     a = sub.add_parser("add", help="start N more labeller actors")
     a.add_argument("n", type=int, nargs="?", default=1)
@@ -61,43 +52,23 @@ def format_status(st: dict) -> str:
                      f"{a['batches_done']:>8} {a['items_done']:>8} {a['failures']:>5}")
     lines.append("  counters: " + ", ".join(f"{k} {v}" for k, v in sorted(st["stats"].items())))
     lines.append("  scored by version: " + ", ".join(f"{k} {v}" for k, v in st["scored_by_version"].items()))
-    for e in st["events"][-5:]:
-        lines.append("  event: " + " ".join(f"{k}={v}" for k, v in e.items() if k != "time"))
-    return "\n".join(lines)
+    return "\n".join(lines + event_lines(st["events"]))
 
 
-def _message(exc: BaseException) -> str:
-    cause = getattr(exc, "cause", None)
-    return str(cause) if cause is not None else str(exc)
+def _dispatch(args: argparse.Namespace, pool: RewardPool) -> dict:
+    if args.cmd == "status":
+        return pool.status()
+    if args.cmd == "add":
+        return {"added": pool.add(args.n, args.spec, args.tokenizer, args.timeout)}
+    if args.cmd == "drain":
+        return {"drained": pool.drain(args.n, args.actors, args.timeout, args.force)}
+    return pool.swap(args.spec, args.tokenizer, args.num_actors, args.timeout)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        ray.init(address=args.address, namespace=args.namespace, logging_level="ERROR", log_to_driver=False)
-        pool = RewardPool.connect(args.name, args.namespace)
-    except Exception as exc:  # noqa: BLE001 - no cluster, no router: say which
-        print(f"error: cannot reach reward pool {args.name!r} at {args.address}: {_message(exc)}", file=sys.stderr)
-        return 2
-    try:
-        if args.cmd == "status":
-            out = pool.status()
-        elif args.cmd == "add":
-            out = {"added": pool.add(args.n, args.spec, args.tokenizer, args.timeout)}
-        elif args.cmd == "drain":
-            out = {"drained": pool.drain(args.n, args.actors, args.timeout, args.force)}
-        else:
-            out = pool.swap(args.spec, args.tokenizer, args.num_actors, args.timeout)
-    except Exception as exc:  # noqa: BLE001 - SwapError, ValueError, timeouts: one clear line
-        print(f"error: {args.cmd} failed: {_message(exc)}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps(out, default=str))
-    elif args.cmd == "status":
-        print(format_status(out))
-    else:
-        print(f"{args.cmd}: " + ", ".join(f"{k}={v}" for k, v in out.items()))
-    return 0
+    return run_operator_command(args, "reward pool", lambda: RewardPool.connect(args.name, args.namespace),
+                                lambda pool: _dispatch(args, pool), format_status)
 
 
 if __name__ == "__main__":
