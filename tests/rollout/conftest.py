@@ -112,6 +112,19 @@ def lora_manifest(path: Path, version: int, seed: int = 2) -> tuple[WeightManife
 
 
 @torch.no_grad()
+def greedy_once(engine, req):
+    """The engine's one greedy candidate for `req`."""
+    return engine.generate([req], n=1, greedy=True)[0].candidates[0]
+
+
+def load_and_check_greedy(engine, req, manifest, ref_model):
+    """Load `manifest`, then the engine's greedy output must be `ref_model`'s (HF generate) at that version."""
+    engine.load_weights(manifest)
+    got = greedy_once(engine, req)
+    assert got.weight_version == manifest.version and got.token_ids == hf_greedy(ref_model, engine, req, 8)
+    return got
+
+
 def hf_greedy(model, engine, request: RolloutRequest, max_new_tokens: int) -> list[int]:
     """Reference greedy tokens of `model` on the engine's own prompt inputs."""
     from radrl_dist.models.prompt_encoding import prepare_request

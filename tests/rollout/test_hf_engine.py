@@ -13,7 +13,8 @@ from radrl_dist.rollout.engines import make_engine
 from .conftest import (
     MAX_PROMPT,
     full_manifest,
-    hf_greedy,
+    greedy_once,
+    load_and_check_greedy,
     lora_manifest,
     make_requests,
     max_logprob_gap,
@@ -62,12 +63,8 @@ def test_full_then_rejects_lora(engine, image_dir, tiny_cache):
     if engine.model_cfg.family != "qwen2_vl":
         pytest.skip("weight publish checked on one family")
     req = make_requests(image_dir, 1)[0]
-    before = engine.generate([req], n=1, greedy=True)[0].candidates[0].token_ids
-    manifest, ref_model = full_manifest(resolve(tiny_cache), version=1)
-    assert engine.load_weights(manifest) == 1
-    got = engine.generate([req], n=1, greedy=True)[0].candidates[0]
-    assert got.weight_version == 1
-    assert got.token_ids == hf_greedy(ref_model, engine, req, 8)
+    before = greedy_once(engine, req).token_ids
+    got = load_and_check_greedy(engine, req, *full_manifest(resolve(tiny_cache), version=1))
     assert got.token_ids != before
     lora, _ = lora_manifest(resolve(tiny_cache), version=2)
     with pytest.raises(ValueError, match="cannot follow a full-weight"):
@@ -78,10 +75,7 @@ def test_lora_publish_matches_peft_merge(tiny_cache, image_dir):
     engine = make_engine(rollout_cfg("hf"), model_cfg(tiny_cache), MAX_PROMPT)
     req = make_requests(image_dir, 1)[0]
     for version, seed in ((1, 2), (2, 3)):  # the second adapter is merged against W0, not on top of the first
-        manifest, ref_model = lora_manifest(resolve(tiny_cache), version=version, seed=seed)
-        engine.load_weights(manifest)
-        got = engine.generate([req], n=1, greedy=True)[0].candidates[0]
-        assert got.token_ids == hf_greedy(ref_model, engine, req, 8)
+        load_and_check_greedy(engine, req, *lora_manifest(resolve(tiny_cache), version=version, seed=seed))
 
 
 def test_a_load_failing_half_way_serves_no_version_until_reloaded(tiny_cache):

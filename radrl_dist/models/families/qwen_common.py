@@ -7,7 +7,7 @@ file states only what differs (classes, vision tower, patch size, box format).
 
 from __future__ import annotations
 
-from radrl_dist.models.families.spec import TinyTokens
+from radrl_dist.models.families.spec import FamilySpec, TinyTokens, grid_input_size
 
 SPECIAL_TOKENS: tuple[str, ...] = (
     "<|endoftext|>",
@@ -99,3 +99,20 @@ def grid_image_processor(patch_size: int):
                 "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}
 
     return kwargs
+
+
+def qwen_spec(name: str, hf_prefix: str, patch_size: int, tiny_config) -> FamilySpec:
+    """A Qwen-VL family: what differs between the three is the HF class names, the patch size, the
+    tiny config and the box format (named after the family)."""
+    return FamilySpec(
+        name=name, model_types=(name,),
+        config_class=f"transformers.{hf_prefix}Config", model_class=f"transformers.{hf_prefix}ForConditionalGeneration",
+        image_processor_class="transformers.models.qwen2_vl.image_processing_pil_qwen2_vl.Qwen2VLImageProcessorPil",
+        processor_class=None,
+        tiny_tokens=TINY_TOKENS, stop_tokens=STOP_TOKENS, vision_tokens=VISION_TOKENS, grounding_tokens=GROUNDING_TOKENS,
+        vision_modules=VISION_MODULES, checkpoint_prefixes=CHECKPOINT_PREFIXES, fused_layers=FUSED_LAYERS,
+        published_prefixes=(),
+        pixel_bounds=True, token_type_key=TOKEN_TYPE_KEY, model_input_size=grid_input_size(patch_size),
+        box_format=name,
+        tiny_config=tiny_config, tiny_image_processor=grid_image_processor(patch_size),
+    )
