@@ -61,10 +61,18 @@ GiB = 1024**3
 SPARE_BYTES = int(1.5 * GiB)
 ROWS = ("objref/adopt", "objref/copy", "collective/copy", "rdt/copy")
 GROUP_TRANSPORTS = ("collective", "rdt")
-# Uncounted rounds per receiver count: the first pages in buffers and receivers' weights; versions
-# alternate between two object-store regions, and this process page-faults each region on its first
-# put into it (262k minor faults per GiB measured; a learner pays it on its first two pushes).
-WARM_ROUNDS = 2
+# Uncounted rounds per receiver count: the first pages in buffers and receivers' weights, and the
+# sender's first touch of the object store: this process page-faults each store region on its first
+# put into it (262k minor faults per GiB measured; the raylet's prefault does not map the pages into
+# the sender) and successive versions land in different regions of a store larger than two of them,
+# so the warm-up cycles through the whole store once (a long run's learner has, after a few pushes).
+# Measured 2026-12-02 with 2 warm rounds: 1 GiB in a 9 GiB store synced in 0.21 s, in a 2.25 GiB
+# store in 0.10 s.
+MIN_WARM_ROUNDS, MAX_WARM_ROUNDS = 2, 40
+
+
+def warm_rounds(store_bytes: int, size_bytes: int) -> int:
+    return max(MIN_WARM_ROUNDS, min(MAX_WARM_ROUNDS, -(-store_bytes // size_bytes) + 1))
 
 
 def make_state(size_mb: int) -> dict[str, torch.Tensor]:
@@ -196,7 +204,7 @@ def sync_once(row: str, sender, state: dict, version: int, receivers: list) -> f
     return dt
 
 
-def bench_size(row: str, size_mb: int, receivers: list, counts: list[int], repeats: int) -> dict:
+def bench_size(row: str, size_mb: int, receivers: list, counts: list[int], repeats: int, warm: int) -> dict:
     """Per receiver count: a fresh group (collective), then repeats of (copy, sync) back to back."""
     transport = row.split("/")[0]
     state = make_state(size_mb)
@@ -220,7 +228,7 @@ def bench_size(row: str, size_mb: int, receivers: list, counts: list[int], repea
                 else:
                     sender.join_group("127.0.0.1", port, n + 1, "127.0.0.1", 120.0)
                     ray.get(calls)
-            for rep in range(-WARM_ROUNDS, repeats):
+            for rep in range(-warm, repeats):
                 t0 = time.perf_counter()
                 for k, v in state.items():
                     dst[k].copy_(v)
@@ -248,7 +256,7 @@ def bench_size(row: str, size_mb: int, receivers: list, counts: list[int], repea
     counts = [n for n in counts if n in sync]
     med = {n: statistics.median(v) for n, v in sync.items()}
     copy_bps = nbytes / statistics.median(copy_s)
-    out = {"row": row, "transport": transport, "load": row.split("/")[1], "size_mb": size_mb, "bytes": nbytes,
+    out = {"row": row, "transport": transport, "load": row.split("/")[1], "size_mb": size_mb, "bytes": nbytes, "warm_rounds": warm,
            "copy_bytes_per_s": copy_bps, "sync_bytes_per_s": nbytes / med[counts[0]],
            "sync_vs_copy": statistics.median(ratio), "sync_vs_copy_spread": spread(ratio),
            **{f"sync_s_{n}": spread(v) for n, v in sync.items()},
@@ -340,7 +348,7 @@ def main() -> None:
 
     results, failures = [], {}
     for row, s, ok in runs:
-        r = bench_size(row, s, receivers_for(row), ok, args.repeats)
+        r = bench_size(row, s, receivers_for(row), ok, args.repeats, warm_rounds(store, s * 1024**2))
         if "failed" in r:  # a receiver may be dead: start fresh ones for the next row
             failures[f"{row} {s} MiB"] = r["failed"]
             for kind, actors in list(receivers.items()):
