@@ -1,6 +1,6 @@
 """Drill (minutes, not collected by pytest): a tiny run through `ray job submit` is stopped and resumed.
 
-    .venv/bin/python tests/drills/submit_resume.py
+    .venv/bin/python tests/drills/submit_resume.py [--set KEY=VALUE ...]   # extra sets go to every job
 
 Against a local token-auth head on loopback (radrl_dist.cluster.loopback, dashboard on), through
 cluster/submit.sh with a run root, it checks what issue 18 item 3 asks:
@@ -26,6 +26,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+if os.environ.get("RAY_AUTH_MODE") != "token":  # Ray reads the auth mode once per process: set it before import
+    os.environ["RAY_AUTH_MODE"] = "token"
+    os.execv(sys.executable, [sys.executable, *sys.argv])
 
 from radrl_dist.cluster.loopback import LoopbackCluster, NodeArgs  # noqa: E402
 
@@ -42,7 +45,7 @@ def tiny_sets(output_dir: str, tag: str, **extra) -> list[str]:
         "checkpoint.keep_last": 5, "logging.output_dir": output_dir, "reward.pool_name": f"radrl-drill-{tag}",
     }
     base.update(extra)
-    return [a for k, v in base.items() for a in ("--set", f"{k}={v}")]
+    return [a for k, v in base.items() for a in ("--set", f"{k}={v}")] + sys.argv[1:]  # e.g. weight_sync.transport=rdt
 
 
 class Drill:
@@ -53,7 +56,10 @@ class Drill:
         self.env.update(RAY_ADDRESS=cluster.dashboard_url, RADRL_PYTHON=sys.executable,
                         PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
         os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=cluster.env["RAY_AUTH_TOKEN"])
+        from ray._raylet import AuthenticationTokenLoader
         from ray.job_submission import JobSubmissionClient
+
+        AuthenticationTokenLoader.instance().reset_cache()  # read the cluster's token, set just now
 
         self.client = JobSubmissionClient(cluster.dashboard_url)
 
