@@ -33,7 +33,6 @@ class WeightSender:
     def join_group(self, store_host: str, store_port: int, world: int, my_host: str, timeout_s: float) -> None:
         """Rank 0 of a new weight group (replaces any previous group)."""
         self.leave_group()
-        rdt.register()
         group = join_group(store_host, store_port, world, 0, my_host, timeout_s, self.device)
         self._transports["collective"] = CollectiveTransport(group)
         rdt.set_process_group(group)
@@ -70,7 +69,6 @@ class WeightReceiver:
 
     def join_group(self, store_host: str, store_port: int, world: int, rank: int, my_host: str, timeout_s: float) -> None:
         self.leave_group()
-        rdt.register()
         self._collective = CollectiveReceiver(join_group(store_host, store_port, world, rank, my_host, timeout_s, self.device))
         rdt.set_process_group(self._collective.group)
 

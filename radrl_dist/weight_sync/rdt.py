@@ -24,6 +24,7 @@ catches up over `objref`, like `collective`.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Iterable
@@ -53,8 +54,11 @@ _lock = threading.Lock()
 
 
 def set_process_group(group: Any) -> None:
-    """This process's membership of the weight group (None when it leaves; its buffers go too)."""
+    """This process's membership of the weight group (None when it leaves; its buffers go too).
+    Joining also registers the tensor transport here, so an actor Ray restarted in place has it."""
     global _process_group
+    if group is not None:
+        register()
     _process_group = group
     if group is None:
         _recv_buffers.clear()
@@ -155,8 +159,8 @@ class WeightGroupTensorTransport(TensorTransportManager):
 
 def register() -> None:
     """Make `TENSOR_TRANSPORT` known to Ray in this process (idempotent). The driver calls it before
-    creating the actors (Ray then registers it on each of them); members call it again on joining,
-    so an actor Ray restarted in place has it too."""
+    creating the actors (Ray then registers it on each of them); members call it again on joining
+    (`set_process_group`)."""
     with _lock:
         if TENSOR_TRANSPORT not in transport_manager_info:
             register_tensor_transport(TENSOR_TRANSPORT, ["cpu", "cuda"], WeightGroupTensorTransport, torch.Tensor)
@@ -188,8 +192,8 @@ class DirectTransport:
         self._staged = None
         tensors = list(tensors)
         entries = layout(tensors, bucket_bytes)
-        count = iter(range(1 << 30))
-        buckets = [buf for _, buf in iter_buckets(tensors, bucket_bytes, lambda n: self._alloc(next(count), n))]
+        slots = itertools.count()  # bucket k is packed into staging buffer k
+        buckets = [buf for _, buf in iter_buckets(tensors, bucket_bytes, lambda n: self._alloc(next(slots), n))]
         self._staged = (int(version), buckets)
         header = build_manifest(version, kind, entries, [], lora_config, meta, self.name,
                                 {"publish_s": time.perf_counter() - t0})

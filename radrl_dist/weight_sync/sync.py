@@ -6,9 +6,9 @@ It owns both sides of a transport: `connect` (build the weight group, if the tra
 group is never rebuilt mid-step), `close`. Delivery by transport (`TransportSpec.delivery`):
 "manifest" loads the published manifest; "broadcast" posts every actor's receive while rank 0
 broadcasts; "direct" (rdt) passes every actor rank 0's export ref and its RDT bucket ref, so Ray
-sends the buckets to each actor point to point before its load runs. The manifest stays the control plane, so the
-rollout side's version gate (StaleVersionError, LoRA-after-full refusal) is the same for every
-transport.
+sends the buckets to each actor point to point before its load runs. The manifest stays the control
+plane, so the rollout side's version gate (StaleVersionError, LoRA-after-full refusal) is the same
+for every transport.
 
 It talks to a learner group (`start_export`/`finish_export`/`republish`, `workers[0]` = rank 0)
 and a rollout pool (`actors`, `alive`, `settle`) by duck type, so this package imports neither.

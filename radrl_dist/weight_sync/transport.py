@@ -23,11 +23,10 @@ from typing import Any, Literal, Protocol
 import ray
 import torch
 
+from radrl_dist.weight_sync import rdt
 from radrl_dist.weight_sync.collective import CollectiveTransport
 from radrl_dist.weight_sync.manifest import WeightManifest
 from radrl_dist.weight_sync.objref import InProcessTransport, ObjectRefTransport
-from radrl_dist.weight_sync import rdt
-from radrl_dist.weight_sync.rdt import DirectTransport
 
 
 class WeightTransport(Protocol):
@@ -100,5 +99,5 @@ register_transport(TransportSpec("inprocess", lambda device: InProcessTransport(
                                  summary="buckets pickled with the manifest; one process or tests"))
 register_transport(TransportSpec("collective", lambda device: CollectiveTransport(), "broadcast", gpu_only=False,
                                  summary="bucket broadcast over a gloo (CPU) / NCCL (GPU) group; late joiners catch up over objref"))
-register_transport(TransportSpec("rdt", DirectTransport, "direct", gpu_only=False,
+register_transport(TransportSpec("rdt", rdt.DirectTransport, "direct", gpu_only=False,
                                  summary="Ray Direct Transport refs, sent point to point over the weight group (gloo / NCCL); late joiners catch up over objref"))
