@@ -224,7 +224,7 @@ def bench_size(row: str, size_mb: int, receivers: list, counts: list[int], repea
                 calls = [r.join.remote(port, n + 1, k + 1) for k, r in enumerate(group)]
                 if transport == "rdt":
                     ray.get(calls + [sender.join.remote(port, n + 1)])
-                    rdt.set_group_ranks({a._actor_id.hex(): k for k, a in enumerate([sender, *group])})
+                    rdt.set_group_members([sender, *group])
                 else:
                     sender.join_group("127.0.0.1", port, n + 1, "127.0.0.1", 120.0)
                     ray.get(calls)
@@ -242,13 +242,19 @@ def bench_size(row: str, size_mb: int, receivers: list, counts: list[int], repea
                         ratio.append(c / s)
             if transport in GROUP_TRANSPORTS:
                 ray.get([r.leave.remote() for r in group])
-                ray.get(sender.leave.remote()) if transport == "rdt" else sender.leave_group()
+                if transport == "rdt":
+                    ray.get(sender.leave.remote())
+                else:
+                    sender.leave_group()
         except (ray.exceptions.RayError, RuntimeError) as exc:  # e.g. Ray's OOM killer took a receiver
             failed[n] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
             print(f"{row} {size_mb} MiB x{n} receivers failed: {failed[n]}", flush=True)
             sync.pop(n)
             break
-    ray.kill(sender) if transport == "rdt" else sender.close()
+    if transport == "rdt":
+        ray.kill(sender)
+    else:
+        sender.close()
     if not ratio:  # not even one receiver's repeats finished
         return {"row": row, "size_mb": size_mb, "failed": failed}
     if not failed:

@@ -46,7 +46,9 @@ class ElasticPool:
     def open_membership(self, name: str | None = None, namespace: str | None = None,
                         start_timeout_s: float | None = None, max_restarts: int = 1, actor_cls: Any = None) -> Any:
         """Start the named membership actor for this pool (`rollout.pool_name` in `rollout.pool_namespace`)
-        so operators can add and drain replicas; registers the running ones as r0..r{N-1}."""
+        so operators can add and drain replicas; registers the running ones as r0..r{N-1}. Added replicas
+        are made from the pool's own actor class (`actor_cls` overrides it: benches, drills), so they
+        speak the run's weight transport (rdt: Ray tensor-transport actors) like the first ones."""
         name, namespace = name or self.cfg.pool_name, namespace or self.cfg.pool_namespace
         try:
             ray.get_actor(name, namespace=namespace)
@@ -60,7 +62,7 @@ class ElasticPool:
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
         self._membership = RolloutMembershipActor.options(  # on the driver's node: it shares the run's fate only
             name=name, namespace=namespace, num_cpus=0, max_concurrency=64, max_restarts=0, scheduling_strategy=here,
-        ).remote(settings, actor_cls)
+        ).remote(settings, actor_cls or self.group.actor_cls)
         self.retired, self.draining = set(), set()
         self._membership_name = (name, namespace)
         self.replica_ids = [f"r{i}" for i in range(len(self.actors))]

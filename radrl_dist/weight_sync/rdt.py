@@ -15,7 +15,7 @@ the learner ranks), so Ray's gloo group cannot span rank 0 and the rollout actor
 (tests/weight_sync/test_weight_sync.py keeps the reproduction, marked expected to fail). Sending
 over our group makes `rdt` run, and be tested, on CPU with the real learner.
 
-Membership: the driver records each member's rank (`set_group_ranks`, read by Ray in the driver
+Membership: the driver records each member's rank (`set_group_members`, read by Ray in the driver
 when it plans a transfer); each member records its own group (`set_process_group`, read by Ray in
 that actor when it sends or receives). Actors that use it are created with
 `enable_tensor_transport=True` (`ACTOR_OPTIONS`). A restarted or late actor is outside the group and
@@ -64,11 +64,11 @@ def set_process_group(group: Any) -> None:
         _recv_buffers.clear()
 
 
-def set_group_ranks(ranks: dict[str, int]) -> None:
-    """Driver side: which actor holds which rank in the current group (empty: no group)."""
+def set_group_members(actors: list[Any]) -> None:
+    """Driver side: the current group's actor handles in rank order (empty: no group)."""
     with _lock:
         _group_ranks.clear()
-        _group_ranks.update(ranks)
+        _group_ranks.update({a._actor_id.hex(): rank for rank, a in enumerate(actors)})
 
 
 def _rank_of(actor: Any) -> int:
@@ -214,10 +214,8 @@ class DirectTransport:
 
 def with_buckets(header: WeightManifest, buckets: list[torch.Tensor]) -> WeightManifest:
     """A receiver's manifest: the header the driver passed plus the buckets RDT delivered."""
-    sizes = bucket_sizes(header.entries)
-    if [int(b.numel()) for b in buckets] != sizes:
-        raise ValueError(f"weight version {header.version}: received buckets of {[int(b.numel()) for b in buckets]} "
-                         f"bytes, the manifest says {sizes}")
+    sizes, got = bucket_sizes(header.entries), [int(b.numel()) for b in buckets]
+    if got != sizes:
+        raise ValueError(f"weight version {header.version}: received buckets of {got} bytes, the manifest says {sizes}")
     header.buckets = list(buckets)
-    header.meta["receive_device"] = buckets[0].device.type if buckets else "cpu"
     return header

@@ -74,8 +74,7 @@ class WeightSync:
                   for r, i in enumerate(members)]
         ray.get(calls, timeout=self.timeout_s)
         self._members = members
-        rdt.set_group_ranks({sender._actor_id.hex(): 0,
-                             **{self.pool.actors[i]._actor_id.hex(): r + 1 for r, i in enumerate(members)}})
+        rdt.set_group_members([sender, *(self.pool.actors[i] for i in members)])
 
     def _group_intact(self) -> bool:
         """Every member still in the group (a restarted actor is a new process, outside it)."""
@@ -97,7 +96,7 @@ class WeightSync:
             except (RayActorError, ray.exceptions.GetTimeoutError):
                 pass
         self._members = []
-        rdt.set_group_ranks({})
+        rdt.set_group_members([])
 
     # ---- versions ------------------------------------------------------------------------
     def publish(self, republish: bool = False) -> PendingPush:

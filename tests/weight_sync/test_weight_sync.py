@@ -233,3 +233,15 @@ def test_ray_gloo_rdt_between_the_learner_and_a_rollout_actor(cluster):
     finally:
         for a in (learner, rollout):
             ray.kill(a)
+
+
+def test_replicas_added_while_running_are_made_like_the_pools_own(cluster):
+    """An operator's `add` in an rdt run must start Ray tensor-transport actors (the pool's own class),
+    or the next rdt push could not send to them."""
+    pool = cluster
+    ctl = pool.open_membership("radrl-weight-sync-membership", "radrl-test")
+    try:
+        made_from = ray.get(ctl.__ray_call__.remote(lambda self: self.group.actor_cls.__ray_metadata__.enable_tensor_transport))
+        assert made_from is True and pool.group.actor_cls.__ray_metadata__.enable_tensor_transport
+    finally:
+        pool.close_membership()
