@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import uuid
 from pathlib import Path
 
 import torch
@@ -60,10 +62,16 @@ def ensure_tiny_vlm(family: ModelFamily, spec: TinyModelSpec, min_pixels: int, m
     """Build once per (family, spec, pixels) into the spec's cache dir; later calls reuse it."""
     out = Path(spec.cache_dir) / f"{family}-{spec_fingerprint(family, spec, min_pixels, max_pixels)}"
     if not (out / "radrl_tiny.json").exists():
-        tmp = out.with_name(out.name + ".tmp")
-        build_tiny_vlm(family, tmp, spec, min_pixels, max_pixels)
-        if out.exists():  # another process won the race; theirs is identical (deterministic build)
+        # A private temp folder per build: several actors (on several nodes) may build the same model at
+        # once, and a shared temp name let one rename the folder away while another was still writing it.
+        tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        try:
+            build_tiny_vlm(family, tmp, spec, min_pixels, max_pixels)
+            try:
+                tmp.rename(out)
+            except OSError:  # another process won the race; theirs is identical (deterministic build)
+                if not (out / "radrl_tiny.json").exists():
+                    raise
+        finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            tmp.rename(out)
     return out

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import ray
 import torch
-from ray.exceptions import RayActorError
+from ray.exceptions import ObjectLostError, RayActorError
 from tqdm.auto import tqdm
 
 from radrl_dist import object_bytes
@@ -46,7 +46,7 @@ from radrl_dist.train.curves import plot_training_curves
 from radrl_dist.train.heldout import (HELDOUT_SUMMARY, METRIC_LABELS, HeldOut, evaluate_heldout, gallery_samples,
                                       paired_gain, write_heldout_summary)
 from radrl_dist.train.heldout_gallery import write_heldout_gallery
-from radrl_dist.train.outcome import LearnerDiedError, RewardPoolLostError, TrainResult
+from radrl_dist.train.outcome import LearnerDiedError, RewardPoolLostError, RolloutLostError, TrainResult
 from radrl_dist.weight_sync.sync import WeightSync
 
 
@@ -183,23 +183,44 @@ class TrainingRun:
             self._report_gain(state, start_eval, end_ho)
         return result
 
-    def _generate(self, step: int, studies):
+    def _generate(self, step: int, studies, attempt: int = 0):
         """Step `step`'s rollout. The chunks come back as refs (ChunkRefs): the candidates, the prompts
-        the rollout actors encoded and the score requests stay in the object store."""
+        the rollout actors encoded and the score requests stay in the object store. A step generated
+        again (`attempt` > 0) tags its candidates anew: the reward pool refuses an id sent twice."""
         cfg = self.cfg
         return self.rollout.generate([request_for(s, cfg.data.prompt_format, cfg.box_format) for s in studies],
-                                     score_tag=str(step), box_format=cfg.box_format)
+                                     score_tag=str(step) if attempt == 0 else f"{step}.{attempt}",
+                                     box_format=cfg.box_format)
 
     def _step(self, step: int, studies, batch, rollout_s: float, state: rs.DriverState, inflight=None) -> dict:
         """Reward -> advantages -> learner -> weights, moving refs: the reward pool reads the score
         requests and the learner ranks the candidates and prompt inputs straight from the object
         store; this process receives one reward per candidate and small summaries."""
         cfg = self.cfg
-        chunks = batch.handoffs
-        scores, reward_s = _timed(self._reward_call, self.rewards.score_step, [c.score_requests for c in chunks])
-        adv = step_advantages(chunks, scores, cfg.grpo.advantage, cfg.grpo.eps, cfg.grpo.skip_zero_spread)
-        handoff = LearnerHandoff([c.learner_part for c in chunks], adv.by_study)
-        learn, learn_s = _timed(self._learner_call, self.learner.train_on_rollouts, handoff) if adv.by_study else ({}, 0.0)
+        regenerated = 0
+        while True:
+            chunks = batch.handoffs
+            try:
+                scores, reward_s = _timed(self._reward_call, self.rewards.score_step, [c.score_requests for c in chunks])
+                adv = step_advantages(chunks, scores, cfg.grpo.advantage, cfg.grpo.eps, cfg.grpo.skip_zero_spread)
+                handoff = LearnerHandoff([c.learner_part for c in chunks], adv.by_study)
+                learn, learn_s = (_timed(self._learner_call, self.learner.train_on_rollouts, handoff)
+                                  if adv.by_study else ({}, 0.0))
+                break
+            except ObjectLostError as exc:
+                # A node died after its rollout actor finished a chunk: the chunk's candidates lived in that
+                # node's object store. Every learner rank fetches every chunk before it trains, so nothing
+                # was updated yet: generate the step again on the replicas left (the dead one is retired).
+                if regenerated >= cfg.rollout.max_retries:
+                    raise RolloutLostError(f"step {step}: rollout results lost again after {regenerated} "
+                                           f"regeneration(s) ({type(exc).__name__}); {self._stop_hint()}") from exc
+                regenerated += 1
+                print(f"step {step}: rollout results lost with their node ({type(exc).__name__}); generating the "
+                      f"step again on the replicas left ({regenerated}/{cfg.rollout.max_retries})", flush=True)
+                if inflight is not None:  # the pool is not thread-safe: let the next step's rollout finish first
+                    wait([inflight])
+                batch, again_s = _timed(self._generate, step, studies, regenerated)
+                rollout_s += again_s
         push, export_s = _timed(self._learner_call, self.weight_sync.publish)
         if inflight is not None:  # async: the pool is not thread-safe, and its actors would queue the
             wait([inflight])      # load behind that rollout anyway; loading under it mixes versions
@@ -208,6 +229,7 @@ class TrainingRun:
         state.weight_version = push.version
         failed = batch.failed
         m = {"weight_version": push.version, "rollout/behind_versions": push.version - 1 - batch.version,
+             "rollout/regenerated": regenerated,
              "rollout/response_len": batch.stats.get("tokens", 0) / max(1, batch.stats.get("candidates", 0)),
              "rollout/failed_studies": len(failed),
              "rollout/tokens_per_s": batch.stats.get("tokens_per_s", 0.0), "time/rollout_s": rollout_s,
@@ -223,8 +245,11 @@ class TrainingRun:
             m["rollout/failed_examples"] = "; ".join(f"{k}: {v}" for k, v in list(failed.items())[:3])
         if step % cfg.logging.samples_every == 0 or step == 1:
             limit = 2 * cfg.rollout.group_size
-            self.log.log_samples(step, sample_rows(studies, _rollouts_for(studies, batch, limit),
-                                                   adv.rewards_by_study, limit))
+            try:
+                self.log.log_samples(step, sample_rows(studies, _rollouts_for(studies, batch, limit),
+                                                       adv.rewards_by_study, limit))
+            except ObjectLostError:  # their node died after the learner read them: this step logs no samples
+                m["rollout/samples_lost"] = True
         m["driver/bytes_in"] = object_bytes.take()  # everything this step pulled in (sample texts included)
         m["driver/payload_inline_bytes"] = batch.stats.get("payload_inline_bytes", 0)  # never deserialised here
         return m

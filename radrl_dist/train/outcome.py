@@ -21,6 +21,10 @@ class RewardPoolLostError(RunStoppedError):
     """The reward router died and did not come back within its restarts."""
 
 
+class RolloutLostError(RunStoppedError):
+    """A step's rollout results were lost with their node each time it was generated (rollout.max_retries)."""
+
+
 @dataclass
 class TrainResult:
     ok: bool

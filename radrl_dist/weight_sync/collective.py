@@ -30,6 +30,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from radrl_dist.weight_sync.buffers import ByteBuffers
 from radrl_dist.weight_sync.manifest import WeightManifest, bucket_sizes, iter_buckets, layout
 from radrl_dist.weight_sync.objref import build_manifest, check_kind
 
@@ -87,7 +88,7 @@ class CollectiveTransport:
     def __init__(self, group: _Group | None = None, staging_slots: int = 2):
         self.group = group
         self._slots = staging_slots
-        self._staging: list[torch.Tensor] = [torch.empty(0, dtype=torch.uint8) for _ in range(staging_slots)]
+        self._staging = ByteBuffers(group.device if group is not None else "cpu")
 
     def publish(self, version: int, kind: str, tensors: Iterable[tuple[str, torch.Tensor]], bucket_bytes: int,
                 lora_config: dict[str, Any] | None = None, meta: dict[str, Any] | None = None) -> WeightManifest:
@@ -110,10 +111,9 @@ class CollectiveTransport:
                 w = time.perf_counter()
                 works[k - self._slots].wait()
                 waited += time.perf_counter() - w
-            slot = k % self._slots
-            if self._staging[slot].numel() < nbytes:
-                self._staging[slot] = torch.empty(nbytes, dtype=torch.uint8, device=self.group.device)
-            return self._staging[slot].numpy() if self.group.device == "cpu" else self._staging[slot]
+            self._staging.device = self.group.device
+            buf = self._staging.get(k % self._slots, nbytes)
+            return buf.numpy() if self.group.device == "cpu" else buf
 
         for _entries, buf in iter_buckets(tensors, bucket_bytes, alloc):
             t = torch.from_numpy(buf) if not isinstance(buf, torch.Tensor) else buf
@@ -134,26 +134,20 @@ class CollectiveReceiver:
 
     def __init__(self, group: _Group):
         self.group = group
-        self._buffers: list[torch.Tensor] = []
+        self._buffers = ByteBuffers(group.device)
 
     def receive(self) -> WeightManifest:
         """Blocks until rank 0 broadcasts a version; returns it with zero-copy views of the buffers."""
         t0 = time.perf_counter()
         header = _recv_header(self.group)
-        sizes = bucket_sizes(header.entries)
-        while len(self._buffers) < len(sizes):
-            self._buffers.append(torch.empty(0, dtype=torch.uint8, device=self.group.device))
-        works = []
-        for i, n in enumerate(sizes):
-            if self._buffers[i].numel() < n:
-                self._buffers[i] = torch.empty(n, dtype=torch.uint8, device=self.group.device)
-            works.append(self.group.broadcast(self._buffers[i][:n]))
+        buckets = [self._buffers.get(i, n) for i, n in enumerate(bucket_sizes(header.entries))]
+        works = [self.group.broadcast(b) for b in buckets]
         for w in works:
             w.wait()
-        header.buckets = [self._buffers[i][:n] for i, n in enumerate(sizes)]
+        header.buckets = buckets
         header.meta["receive_s"] = time.perf_counter() - t0
         return header
 
     def close(self) -> None:
         self.group.close()
-        self._buffers = []
+        self._buffers.clear()

@@ -40,6 +40,7 @@ from ray.experimental.rdt import (
 )
 from ray.experimental.rdt.util import transport_manager_info
 
+from radrl_dist.weight_sync.buffers import ByteBuffers
 from radrl_dist.weight_sync.manifest import WeightManifest, bucket_sizes, iter_buckets, layout
 from radrl_dist.weight_sync.objref import build_manifest, check_kind
 
@@ -49,7 +50,7 @@ _SEND_TAG = 7  # point-to-point tag on the weight group (the group carries nothi
 
 _process_group: Any = None  # this process's weight group (`collective._Group`), set on join
 _group_ranks: dict[str, int] = {}  # driver: actor id (hex) -> rank in the current weight group
-_recv_buffers: list[torch.Tensor] = []  # a receiver's bucket buffers, reused across versions
+_recv_buffers = ByteBuffers()  # a receiver's bucket buffers, reused across versions
 _lock = threading.Lock()
 
 
@@ -94,11 +95,8 @@ def _receive_buffers(tensor_meta: list, device: str) -> list[torch.Tensor]:
         if dtype != torch.uint8 or len(shape) != 1:
             out.append(torch.empty(shape, dtype=dtype, device=device))
             continue
-        if i == len(_recv_buffers):
-            _recv_buffers.append(torch.empty(0, dtype=torch.uint8, device=device))
-        if _recv_buffers[i].numel() < n or _recv_buffers[i].device.type != torch.device(device).type:
-            _recv_buffers[i] = torch.empty(n, dtype=torch.uint8, device=device)
-        out.append(_recv_buffers[i][:n])
+        _recv_buffers.device = device
+        out.append(_recv_buffers.get(i, n))
     return out
 
 
@@ -175,15 +173,8 @@ class DirectTransport:
 
     def __init__(self, device: str = "cpu"):
         self.device = device
-        self._staging: list[torch.Tensor] = []
+        self._staging = ByteBuffers(device)
         self._staged: tuple[int, list[torch.Tensor]] | None = None
-
-    def _alloc(self, index: int, nbytes: int) -> torch.Tensor:
-        if index == len(self._staging):
-            self._staging.append(torch.empty(0, dtype=torch.uint8, device=self.device))
-        if self._staging[index].numel() < nbytes:
-            self._staging[index] = torch.empty(nbytes, dtype=torch.uint8, device=self.device)
-        return self._staging[index]
 
     def publish(self, version: int, kind: str, tensors: Iterable[tuple[str, torch.Tensor]], bucket_bytes: int,
                 lora_config: dict[str, Any] | None = None, meta: dict[str, Any] | None = None) -> WeightManifest:
@@ -193,7 +184,7 @@ class DirectTransport:
         tensors = list(tensors)
         entries = layout(tensors, bucket_bytes)
         slots = itertools.count()  # bucket k is packed into staging buffer k
-        buckets = [buf for _, buf in iter_buckets(tensors, bucket_bytes, lambda n: self._alloc(next(slots), n))]
+        buckets = [buf for _, buf in iter_buckets(tensors, bucket_bytes, lambda n: self._staging.get(next(slots), n))]
         self._staged = (int(version), buckets)
         header = build_manifest(version, kind, entries, [], lora_config, meta, self.name,
                                 {"publish_s": time.perf_counter() - t0})
@@ -209,7 +200,7 @@ class DirectTransport:
 
     def close(self) -> None:
         self._staged = None
-        self._staging = []
+        self._staging.clear()
 
 
 def with_buckets(header: WeightManifest, buckets: list[torch.Tensor]) -> WeightManifest:

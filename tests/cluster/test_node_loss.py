@@ -1,7 +1,11 @@
-"""Losing a whole node mid-step: two loopback nodes with one rollout replica each; the second node is
-stopped while its replica holds a chunk. The step completes on the other replica with every study
-exactly once at the pool's version, the lost replica is retired (not waited for at the next step)
-and the membership actor reports it lost.
+"""Losing a whole node: two loopback nodes with one rollout replica each.
+
+- Mid-step (rollout pool): the second node is stopped while its replica holds a chunk. The step
+  completes on the other replica with every study exactly once at the pool's version, the lost
+  replica is retired (not waited for at the next step) and the membership actor reports it lost.
+- After its chunks are done (a real TrainingRun): the node dies between the rollout and scoring, so
+  the chunks it generated are lost from its object store. The step is generated again on the replica
+  left, scored and trained; the run finishes every step.
 
 The driver runs in a subprocess attached to the loopback cluster (its auth token lives in the
 cluster's environment, not in this process).
@@ -110,3 +114,61 @@ def test_node_lost_mid_step_step_completes_on_the_rest(tiny_vlm_dir):
     assert out["step2_by_actor"][out["lost_index"]] == 0 and out["retired"] == [out["lost_index"]]
     assert out["step2_s"] < 60, out  # the lost replica is not waited for (revive_timeout_s is 120)
     assert out["states"][f"r{out['lost_index']}"] == "lost"
+
+
+def _train_driver(out_dir: str, node_b_start_pid: int) -> None:
+    """Runs in the subprocess: a TrainingRun whose first step that node B's replica served a chunk of
+    loses node B right after the rollout returns (before the reward pool reads the chunks)."""
+    import ray
+
+    from radrl_dist.config import load_config
+    from radrl_dist.train.loop import TrainingRun
+    from tests.train.conftest import tiny_overrides
+
+    cfg = load_config(None, tiny_overrides(out_dir, "node-loss", **{
+        "train.steps": 3, "data.studies_per_step": 4, "rollout.num_actors": 2, "rollout.chunk_size": 1,
+        "rollout.cpus_per_actor": 2}))
+    lost = {}
+    with TrainingRun(cfg) as tr:
+        tr.heldout_studies = []  # about the steps, not held-out evaluation
+        ips = ray.get([a.__ray_call__.remote(lambda self: ray.util.get_node_ip_address()) for a in tr.rollout.actors])
+        b = ips.index(LoopbackCluster.node_ip(1))
+        generate = tr._generate
+
+        def generate_then_lose_node_b(step, studies, attempt=0):
+            batch = generate(step, studies, attempt)
+            if not lost and batch.stats["chunks_by_actor"][b] > 0:
+                _stop_node(node_b_start_pid)
+                lost.update(step=step, chunks_on_b=batch.stats["chunks_by_actor"][b])
+            return batch
+
+        tr._generate = generate_then_lose_node_b
+        result = tr.train()
+    rows = [r for r in (json.loads(line) for line in (Path(out_dir) / "metrics.jsonl").read_text().splitlines())
+            if "reward/mean" in r]
+    print(json.dumps({"ips": ips, "lost": lost, "steps_done": result.steps_done, "ok": result.ok,
+                      "regenerated": [r["rollout/regenerated"] for r in rows],
+                      "scored": [r["reward/scored"] for r in rows]}))
+
+
+def test_node_lost_after_its_chunks_are_done_the_step_is_generated_again(tmp_path):
+    # Node A: rollout replica 0 (2 CPUs), learner (0.5), labeller (0.25), router (0.25); replica 1 does
+    # not fit beside them and goes to node B, which has room for nothing else.
+    cluster = LoopbackCluster([NodeArgs(3), NodeArgs(2)], start_timeout_s=150)
+    cluster.start()
+    try:
+        code = (f"from tests.cluster.test_node_loss import _train_driver; "
+                f"_train_driver({str(tmp_path / 'run')!r}, {cluster._procs[1].pid})")
+        r = subprocess.run([sys.executable, "-c", code], env=cluster.env, cwd=ROOT, capture_output=True, text=True,
+                           timeout=500)
+    finally:
+        cluster.stop()
+    assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-3000:])
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert sorted(out["ips"]) == [LoopbackCluster.node_ip(0), LoopbackCluster.node_ip(1)]
+    assert out["lost"], "node B's replica served no chunk in any step"
+    assert out["ok"] and out["steps_done"] == 3
+    step = out["lost"]["step"]
+    assert out["regenerated"][step - 1] == 1 and sum(out["regenerated"]) == 1  # that step alone, once
+    assert out["scored"] == [4 * 2] * 3  # every study's G candidates scored in every step
+    assert "generating the step again" in r.stdout

@@ -93,3 +93,21 @@ def test_generate_four_samples_and_score_logprobs(family, tiny_vlm_dir, image_pa
     ended = (completions == eos).long().cumsum(1)
     valid = (ended == 0) | ((ended == 1) & (completions == eos))  # up to and including the first eos
     assert torch.allclose(token_logp[valid], gen_logp[valid], atol=1e-4)
+
+
+def _ensure_in_child(cache: str) -> str:
+    from radrl_dist.models.tiny_vlm import ensure_tiny_vlm
+
+    return str(ensure_tiny_vlm("qwen2_vl", TinyModelSpec(cache_dir=cache, seed=11), 3136, 12544))
+
+
+def test_concurrent_builds_into_one_cache_all_succeed(tmp_path):
+    """Rollout actors on several nodes build the same tiny model at once (CI failure of stop 25: a shared
+    temp folder was renamed away under a process still writing it)."""
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(3) as pool:
+        paths = pool.map(_ensure_in_child, [str(tmp_path)] * 3)
+    assert len(set(paths)) == 1
+    assert (tmp_path / paths[0].rsplit("/", 1)[1] / "radrl_tiny.json").exists()
+    assert [p.name for p in tmp_path.iterdir()] == [paths[0].rsplit("/", 1)[1]]  # no temp folders left

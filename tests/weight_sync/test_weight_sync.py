@@ -14,6 +14,7 @@ import pytest
 import ray
 import torch
 
+from radrl_dist.weight_sync import rdt
 from radrl_dist.weight_sync.manifest import iter_tensors, manifest_tensors
 from radrl_dist.weight_sync.objref import object_store_bytes_used
 from radrl_dist.weight_sync.sync import WeightSync, WeightSyncError
@@ -145,16 +146,21 @@ def test_ten_pushes_keep_memory_flat(cluster, weights):
         for _ in range(10):
             ws.push()
             used.append(object_store_bytes_used())
-            staging.append(ray.get(pool.actors[0].__ray_call__.remote(
-                lambda self: sum(b.numel() for b in getattr(self.receiver._collective, "_buffers", [])))))
+            staging.append(ray.get(pool.actors[0].__ray_call__.remote(_receive_buffer_bytes)))
         # objref: Ray frees a replaced version's buckets asynchronously (back-to-back pushes briefly hold
         # several), then settles at the one version the pool keeps for catch-ups; a leak would hold ten
         settled = _settled_store_bytes(limit=2 * version_bytes)
         assert settled <= 2 * version_bytes, (transport, used, settled)
-        assert len(set(staging)) == 1, (transport, staging)  # collective receive buffers are reused
+        assert len(set(staging)) == 1, (transport, staging)  # collective and rdt receive buffers are reused
         if transport == "rdt":  # the sender's RDT store frees each version once its loads are done
             assert _settled(lambda: ray.get(ws.learner.workers[0].rdt_objects_held.remote()), limit=1) <= 1
         ws.close()
+
+
+def _receive_buffer_bytes(actor) -> int:
+    """Runs in a rollout actor: bytes its collective and rdt receive buffers hold."""
+    collective = actor.receiver._collective
+    return (collective._buffers.nbytes() if collective is not None else 0) + rdt._recv_buffers.nbytes()
 
 
 def _settled_store_bytes(limit: int, wait_s: float = 10.0) -> int:
