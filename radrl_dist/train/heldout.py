@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from ray.exceptions import ObjectLostError
 
 from radrl_dist.data.schema import Study
 from radrl_dist.metrics.stats import paired_comparison
@@ -118,11 +119,24 @@ def gallery_samples(samples: Sequence[dict], n_studies: int = GALLERY_STUDIES) -
     return list(seen.values())
 
 
+def _generate_and_fetch(rollout_pool, reqs: list, n: int, greedy: bool) -> list:
+    """The studies' rollouts in request order. A node lost after handing in chunks takes their
+    results with it (its object store): generate again on the replicas left (rollout.max_retries)."""
+    order = [r.study_id for r in reqs]
+    tries = rollout_pool.cfg.max_retries
+    for attempt in range(1, tries + 1):
+        try:
+            return rollout_pool.generate(reqs, n=n, greedy=greedy).fetch(order)
+        except ObjectLostError:
+            print(f"held-out rollout results lost with their node; generating them again ({attempt}/{tries})", flush=True)
+    return rollout_pool.generate(reqs, n=n, greedy=greedy).fetch(order)  # a loss now fails the evaluation
+
+
 def evaluate_heldout(rollout_pool, reward_pool, studies: Sequence[Study], formats: dict[str, str], box_format: str,
                      tag: str, greedy: bool = True, n: int = 1, prompts: dict | None = None,
                      model_family: str | None = None) -> HeldOut:
     reqs = [request_for(s, formats, box_format) for s in studies]
-    rolls = rollout_pool.generate(reqs, n=n, greedy=greedy).fetch([s.study_id for s in studies])
+    rolls = _generate_and_fetch(rollout_pool, reqs, n, greedy)
     score_reqs = score_requests(f"eval-{tag}", studies, rolls, box_format, prompts, model_family)
     results = reward_pool.score(score_reqs)
     by_id = {s.study_id: s for s in studies}

@@ -278,10 +278,15 @@ class TrainingRun:
             self._heldout_prompts = {s.study_id: PromptInputs.from_processor(prepare_request(
                 self.processor, request_for(s, cfg.data.prompt_format, cfg.box_format), cfg.data.max_prompt_length).inputs)
                 for s in self.heldout_studies} if get_codec(cfg.box_format).needs_model_size else {}
-        ho = self._reward_call(evaluate_heldout, self.rollout, self.rewards, self.heldout_studies,
-                               dict(cfg.data.prompt_format), cfg.box_format, tag, greedy=cfg.train.eval_greedy,
-                               prompts=self._heldout_prompts, n=1 if cfg.train.eval_greedy else cfg.rollout.group_size,
-                               model_family=cfg.model.family)
+        try:
+            ho = self._reward_call(evaluate_heldout, self.rollout, self.rewards, self.heldout_studies,
+                                   dict(cfg.data.prompt_format), cfg.box_format, tag, greedy=cfg.train.eval_greedy,
+                                   prompts=self._heldout_prompts,
+                                   n=1 if cfg.train.eval_greedy else cfg.rollout.group_size,
+                                   model_family=cfg.model.family)
+        except ObjectLostError as exc:
+            raise RolloutLostError(f"held-out evaluation {tag!r}: rollout results lost again after "
+                                   f"{cfg.rollout.max_retries} regeneration(s); {self._stop_hint()}") from exc
         self.log.log(step or 0, {**ho.metrics, "heldout/mean_reward": ho.mean_reward, "heldout/tag": tag,
                                  "heldout/driver_bytes_in": object_bytes.take()})
         self.log.log_samples(step or 0, [{**s, "heldout": tag} for s in gallery_samples(ho.samples)])

@@ -3,9 +3,10 @@
 - Mid-step (rollout pool): the second node is stopped while its replica holds a chunk. The step
   completes on the other replica with every study exactly once at the pool's version, the lost
   replica is retired (not waited for at the next step) and the membership actor reports it lost.
-- After its chunks are done (a real TrainingRun): the node dies between the rollout and scoring, so
-  the chunks it generated are lost from its object store. The step is generated again on the replica
-  left, scored and trained; the run finishes every step.
+- After its chunks are done (a real TrainingRun on three nodes): one node dies between a held-out
+  rollout and its fetch, another between a step's rollout and its scoring, so the chunks they
+  generated are lost from their object stores. Each rollout is generated again on the replicas left;
+  the run finishes every step and both held-out evaluations.
 
 The driver runs in a subprocess attached to the loopback cluster (its auth token lives in the
 cluster's environment, not in this process).
@@ -116,9 +117,11 @@ def test_node_lost_mid_step_step_completes_on_the_rest(tiny_vlm_dir):
     assert out["states"][f"r{out['lost_index']}"] == "lost"
 
 
-def _train_driver(out_dir: str, node_b_start_pid: int) -> None:
-    """Runs in the subprocess: a TrainingRun whose first step that node B's replica served a chunk of
-    loses node B right after the rollout returns (before the reward pool reads the chunks)."""
+def _train_driver(out_dir: str, node_b_start_pid: int, node_c_start_pid: int) -> None:
+    """Runs in the subprocess: a TrainingRun on three nodes, one rollout replica each. The first held-out
+    evaluation that node C's replica served a chunk of loses node C right after its rollout returns;
+    the first training step that node B's replica served a chunk of loses node B right after its
+    rollout returns (before the reward pool reads the chunks)."""
     import ray
 
     from radrl_dist.config import load_config
@@ -126,49 +129,62 @@ def _train_driver(out_dir: str, node_b_start_pid: int) -> None:
     from tests.train.conftest import tiny_overrides
 
     cfg = load_config(None, tiny_overrides(out_dir, "node-loss", **{
-        "train.steps": 3, "data.studies_per_step": 4, "rollout.num_actors": 2, "rollout.chunk_size": 1,
-        "rollout.cpus_per_actor": 2}))
-    lost = {}
+        "train.steps": 3, "data.studies_per_step": 8, "train.eval_studies": 4, "rollout.num_actors": 3,
+        "rollout.chunk_size": 1, "rollout.cpus_per_actor": 2}))
+    lost_b, lost_c = {}, {}
     with TrainingRun(cfg) as tr:
-        tr.heldout_studies = []  # about the steps, not held-out evaluation
         ips = ray.get([a.__ray_call__.remote(lambda self: ray.util.get_node_ip_address()) for a in tr.rollout.actors])
-        b = ips.index(LoopbackCluster.node_ip(1))
-        generate = tr._generate
+        b, c = ips.index(LoopbackCluster.node_ip(1)), ips.index(LoopbackCluster.node_ip(2))
+        pool_generate, generate = tr.rollout.generate, tr._generate
 
-        def generate_then_lose_node_b(step, studies, attempt=0):
-            batch = generate(step, studies, attempt)
-            if not lost and batch.stats["chunks_by_actor"][b] > 0:
-                _stop_node(node_b_start_pid)
-                lost.update(step=step, chunks_on_b=batch.stats["chunks_by_actor"][b])
+        def held_out_rollout_then_lose_node_c(requests, *args, **kwargs):
+            batch = pool_generate(requests, *args, **kwargs)
+            if kwargs.get("score_tag") is None and not lost_c and batch.stats["chunks_by_actor"][c] > 0:
+                _stop_node(node_c_start_pid)
+                lost_c.update(chunks_on_c=batch.stats["chunks_by_actor"][c])
             return batch
 
-        tr._generate = generate_then_lose_node_b
+        def step_rollout_then_lose_node_b(step, studies, attempt=0):
+            batch = generate(step, studies, attempt)
+            if not lost_b and batch.stats["chunks_by_actor"][b] > 0:
+                _stop_node(node_b_start_pid)
+                lost_b.update(step=step, chunks_on_b=batch.stats["chunks_by_actor"][b])
+            return batch
+
+        tr.rollout.generate, tr._generate = held_out_rollout_then_lose_node_c, step_rollout_then_lose_node_b
         result = tr.train()
     rows = [r for r in (json.loads(line) for line in (Path(out_dir) / "metrics.jsonl").read_text().splitlines())
             if "reward/mean" in r]
-    print(json.dumps({"ips": ips, "lost": lost, "steps_done": result.steps_done, "ok": result.ok,
+    print(json.dumps({"ips": ips, "lost_b": lost_b, "lost_c": lost_c, "steps_done": result.steps_done, "ok": result.ok,
+                      "heldout": [result.heldout_start, result.heldout_end],
                       "regenerated": [r["rollout/regenerated"] for r in rows],
                       "scored": [r["reward/scored"] for r in rows]}))
 
 
-def test_node_lost_after_its_chunks_are_done_the_step_is_generated_again(tmp_path):
-    # Node A: rollout replica 0 (2 CPUs), learner (0.5), labeller (0.25), router (0.25); replica 1 does
-    # not fit beside them and goes to node B, which has room for nothing else.
-    cluster = LoopbackCluster([NodeArgs(3), NodeArgs(2)], start_timeout_s=150)
+def test_node_lost_after_its_chunks_are_done_the_rollout_is_generated_again(tmp_path, monkeypatch):
+    # Ray returns results under 100 KB inline to the caller, where a node loss cannot reach them; a real
+    # model's chunks (hundreds of tokens x G x studies, or encoded images) are larger and stay in the
+    # node's object store. A 100-byte threshold puts the tiny model's chunks there too, as in production.
+    monkeypatch.setenv("RAY_max_direct_call_object_size", "100")
+    # Node A: rollout replica 0 (2 CPUs), learner (0.5), labeller (0.25), router (0.25); replicas 1 and 2
+    # do not fit beside them and go to nodes B and C, which have room for nothing else.
+    cluster = LoopbackCluster([NodeArgs(3), NodeArgs(2), NodeArgs(2)], start_timeout_s=150)
     cluster.start()
     try:
-        code = (f"from tests.cluster.test_node_loss import _train_driver; "
-                f"_train_driver({str(tmp_path / 'run')!r}, {cluster._procs[1].pid})")
+        code = (f"from tests.cluster.test_node_loss import _train_driver; _train_driver({str(tmp_path / 'run')!r}, "
+                f"{cluster._procs[1].pid}, {cluster._procs[2].pid})")
         r = subprocess.run([sys.executable, "-c", code], env=cluster.env, cwd=ROOT, capture_output=True, text=True,
                            timeout=500)
     finally:
         cluster.stop()
     assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-3000:])
     out = json.loads(r.stdout.strip().splitlines()[-1])
-    assert sorted(out["ips"]) == [LoopbackCluster.node_ip(0), LoopbackCluster.node_ip(1)]
-    assert out["lost"], "node B's replica served no chunk in any step"
-    assert out["ok"] and out["steps_done"] == 3
-    step = out["lost"]["step"]
+    assert out["ips"] == [LoopbackCluster.node_ip(i) for i in range(3)]
+    assert out["lost_c"], "node C's replica served no held-out chunk"
+    assert "held-out rollout results lost with their node; generating them again (1/2)" in r.stdout
+    assert out["lost_b"], "node B's replica served no chunk in any step"
+    assert out["ok"] and out["steps_done"] == 3 and None not in out["heldout"]
+    step = out["lost_b"]["step"]
     assert out["regenerated"][step - 1] == 1 and sum(out["regenerated"]) == 1  # that step alone, once
-    assert out["scored"] == [4 * 2] * 3  # every study's G candidates scored in every step
-    assert "generating the step again" in r.stdout
+    assert out["scored"] == [8 * 2] * 3  # every study's G candidates scored in every step
+    assert f"step {step}: rollout results lost with their node" in r.stdout
