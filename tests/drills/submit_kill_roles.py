@@ -6,12 +6,12 @@ Against a local token-auth head on loopback, through cluster/submit.sh with a ru
 tests/drills/submit_resume.py), a tiny run with two rollout replicas and two labeller actors,
 checkpointing every step. Each kill is a SIGKILL of the actor's process, found through Ray's state API,
 sent once the run has written a new checkpoint since the last kill:
-1. a rollout replica: Ray restarts it; the run goes on (the next checkpoint appears);
-2. a labeller actor: the reward pool retries its batch elsewhere; the run goes on;
+1. a rollout replica: Ray restarts it in place; a whole step after the kill is checkpointed;
+2. a labeller actor: the same (the reward pool resends what it held);
 3. the learner worker: the job stops (FAILED) and its log names the last complete checkpoint and
    `checkpoint.resume=auto`;
 4. resubmitted with checkpoint.resume=auto, the run continues from that checkpoint to the end, and
-   metrics.jsonl holds every training step once.
+   metrics.jsonl holds every training step once, each with every candidate scored.
 Prints one line per check and the wall time; exits non-zero on the first failure.
 """
 
@@ -34,7 +34,7 @@ if os.environ.get("RAY_AUTH_MODE") != "token":  # Ray reads the auth mode once p
 from radrl_dist.cluster.loopback import LoopbackCluster, NodeArgs  # noqa: E402
 from tests.drills.submit_resume import Drill, check, tiny_sets  # noqa: E402
 
-STEPS = 16
+STEPS = 24
 ROLES = [("rollout replica", "RolloutWorker"), ("labeller actor", "RewardActorImpl"), ("learner worker", "LearnerWorker")]
 
 
@@ -62,17 +62,35 @@ def wait_checkpoint_after(d: Drill, job: str, out: Path, step: int, timeout: flo
     raise SystemExit(f"no checkpoint after step {step} in {timeout:.0f}s:\n{d.logs(job)[-4000:]}")
 
 
-def kill_one(dashboard_url: str, class_name: str) -> int:
-    """SIGKILL the process of one live actor of `class_name` (the loopback cluster is this machine)."""
+def live_actors(dashboard_url: str, class_name: str) -> list:
     from ray.util.state import list_actors
 
-    live = list_actors(address=dashboard_url, filters=[("class_name", "=", class_name), ("state", "=", "ALIVE")],
-                       limit=100)
+    return sorted(list_actors(address=dashboard_url, filters=[("class_name", "=", class_name), ("state", "=", "ALIVE")],
+                              limit=100), key=lambda a: a.actor_id)
+
+
+def all_actors(dashboard_url: str, class_name: str) -> list[tuple]:
+    from ray.util.state import list_actors
+
+    return [(a.actor_id[:8], a.state, a.pid, a.num_restarts) for a in
+            list_actors(address=dashboard_url, filters=[("class_name", "=", class_name)], limit=100, detail=True)]
+
+
+def kill_one(dashboard_url: str, class_name: str) -> tuple[str, int]:
+    """SIGKILL the process of one live actor of `class_name` (the loopback cluster is this machine)."""
+    live = live_actors(dashboard_url, class_name)
     if not live:
         raise SystemExit(f"no live {class_name} actor to kill")
-    pid = int(sorted(live, key=lambda a: a.actor_id)[0].pid)
-    os.kill(pid, signal.SIGKILL)
-    return pid
+    os.kill(int(live[0].pid), signal.SIGKILL)
+    return live[0].actor_id, int(live[0].pid)
+
+
+def restart_state(dashboard_url: str, class_name: str, actor_id: str) -> str | None:
+    """'ALIVE' or 'RESTARTING' once Ray has begun restarting the killed actor in place, else None."""
+    from ray.util.state import get_actor
+
+    a = get_actor(actor_id, address=dashboard_url)
+    return a.state if a is not None and a.num_restarts >= 1 and a.state in ("ALIVE", "RESTARTING") else None
 
 
 def main() -> int:
@@ -86,12 +104,15 @@ def main() -> int:
         job = d.submit(run_sets(out_rel, "kill"), run_root)
         step = wait_checkpoint_after(d, job, out, 0)
         for what, class_name in ROLES:
-            pid = kill_one(cluster.dashboard_url, class_name)
+            actor_id, pid = kill_one(cluster.dashboard_url, class_name)
             print(f"     killed the {what} (pid {pid}) after the step-{step} checkpoint", flush=True)
             if class_name == "LearnerWorker":
                 break
-            nxt = wait_checkpoint_after(d, job, out, step)
-            check(d.status(job) == "RUNNING", f"the run goes on after losing a {what}: checkpoint step {nxt}")
+            nxt = wait_checkpoint_after(d, job, out, step + 1)  # a whole step ran after the kill
+            restart = restart_state(cluster.dashboard_url, class_name, actor_id)
+            check(d.status(job) == "RUNNING" and restart is not None,
+                  f"the run goes on after losing a {what} (Ray restarts it in place: {restart}): checkpoint step {nxt}",
+                  f"{class_name} actors: {all_actors(cluster.dashboard_url, class_name)}\n{d.logs(job)[-3000:]}")
             step = nxt
         status, log = d.wait_end(job, 300), d.logs(job)
         last = checkpoints(out)[-1]
@@ -106,8 +127,11 @@ def main() -> int:
         check(s2 == "SUCCEEDED" and resumed and f"step_{last:06d}" in resumed[0],
               f"resubmitted with resume=auto: {resumed[0] if resumed else 'no resume line'}", log2)
         rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x.strip()]
-        steps = [r["step"] for r in rows if "reward/mean" in r]
-        check(steps == list(range(1, STEPS + 1)), f"metrics.jsonl: training steps {steps}", json.dumps(rows)[-2000:])
+        train_rows = [r for r in rows if "reward/mean" in r]
+        steps, scored = [r["step"] for r in train_rows], {r["reward/scored"] for r in train_rows}
+        check(steps == list(range(1, STEPS + 1)) and scored == {4 * 2},
+              f"metrics.jsonl: training steps {steps}, each with {scored} candidates scored (4 studies x G=2)",
+              json.dumps(rows)[-2000:])
     print(f"drill passed in {time.perf_counter() - t0:.0f} s", flush=True)
     return 0
 
