@@ -111,7 +111,6 @@ class CollectiveTransport:
                 w = time.perf_counter()
                 works[k - self._slots].wait()
                 waited += time.perf_counter() - w
-            self._staging.device = self.group.device
             buf = self._staging.get(k % self._slots, nbytes)
             return buf.numpy() if self.group.device == "cpu" else buf
 
