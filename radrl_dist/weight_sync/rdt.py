@@ -60,6 +60,7 @@ def set_process_group(group: Any) -> None:
     global _process_group
     if group is not None:
         register()
+        _recv_buffers.device = group.device
     _process_group = group
     if group is None:
         _recv_buffers.clear()
@@ -95,7 +96,6 @@ def _receive_buffers(tensor_meta: list, device: str) -> list[torch.Tensor]:
         if dtype != torch.uint8 or len(shape) != 1:
             out.append(torch.empty(shape, dtype=dtype, device=device))
             continue
-        _recv_buffers.device = device
         out.append(_recv_buffers.get(i, n))
     return out
 

@@ -25,14 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
-if os.environ.get("RAY_AUTH_MODE") != "token":  # Ray reads the auth mode once per process: set it before import
-    os.environ["RAY_AUTH_MODE"] = "token"
-    os.execv(sys.executable, [sys.executable, *sys.argv])
-
-from radrl_dist.cluster.loopback import LoopbackCluster, NodeArgs  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+# first: importing it re-executes this script with RAY_AUTH_MODE=token before Ray is loaded (its guard)
 from tests.drills.submit_resume import Drill, check, tiny_sets  # noqa: E402
+from radrl_dist.cluster.loopback import LoopbackCluster, NodeArgs  # noqa: E402
 
 STEPS = 24
 ROLES = [("rollout replica", "RolloutWorker"), ("labeller actor", "RewardActorImpl"), ("learner worker", "LearnerWorker")]
@@ -62,23 +58,17 @@ def wait_checkpoint_after(d: Drill, job: str, out: Path, step: int, timeout: flo
     raise SystemExit(f"no checkpoint after step {step} in {timeout:.0f}s:\n{d.logs(job)[-4000:]}")
 
 
-def live_actors(dashboard_url: str, class_name: str) -> list:
+def actors(dashboard_url: str, class_name: str, alive_only: bool = True) -> list:
+    """Ray's state-API records of `class_name` actors (live ones by default), in actor-id order."""
     from ray.util.state import list_actors
 
-    return sorted(list_actors(address=dashboard_url, filters=[("class_name", "=", class_name), ("state", "=", "ALIVE")],
-                              limit=100), key=lambda a: a.actor_id)
-
-
-def all_actors(dashboard_url: str, class_name: str) -> list[tuple]:
-    from ray.util.state import list_actors
-
-    return [(a.actor_id[:8], a.state, a.pid, a.num_restarts) for a in
-            list_actors(address=dashboard_url, filters=[("class_name", "=", class_name)], limit=100, detail=True)]
+    filters = [("class_name", "=", class_name)] + ([("state", "=", "ALIVE")] if alive_only else [])
+    return sorted(list_actors(address=dashboard_url, filters=filters, limit=100, detail=True), key=lambda a: a.actor_id)
 
 
 def kill_one(dashboard_url: str, class_name: str) -> tuple[str, int]:
     """SIGKILL the process of one live actor of `class_name` (the loopback cluster is this machine)."""
-    live = live_actors(dashboard_url, class_name)
+    live = actors(dashboard_url, class_name)
     if not live:
         raise SystemExit(f"no live {class_name} actor to kill")
     os.kill(int(live[0].pid), signal.SIGKILL)
@@ -112,7 +102,7 @@ def main() -> int:
             restart = restart_state(cluster.dashboard_url, class_name, actor_id)
             check(d.status(job) == "RUNNING" and restart is not None,
                   f"the run goes on after losing a {what} (Ray restarts it in place: {restart}): checkpoint step {nxt}",
-                  f"{class_name} actors: {all_actors(cluster.dashboard_url, class_name)}\n{d.logs(job)[-3000:]}")
+                  f"{class_name} actors: {[(a.actor_id[:8], a.state, a.pid, a.num_restarts) for a in actors(cluster.dashboard_url, class_name, alive_only=False)]}\n{d.logs(job)[-3000:]}")
             step = nxt
         status, log = d.wait_end(job, 300), d.logs(job)
         last = checkpoints(out)[-1]

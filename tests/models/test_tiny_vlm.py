@@ -1,6 +1,7 @@
 """Tiny VLMs build without a hub, reload with the Auto classes, generate G samples, score log-probs."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -109,5 +110,6 @@ def test_concurrent_builds_into_one_cache_all_succeed(tmp_path):
     with mp.get_context("spawn").Pool(3) as pool:
         paths = pool.map(_ensure_in_child, [str(tmp_path)] * 3)
     assert len(set(paths)) == 1
-    assert (tmp_path / paths[0].rsplit("/", 1)[1] / "radrl_tiny.json").exists()
-    assert [p.name for p in tmp_path.iterdir()] == [paths[0].rsplit("/", 1)[1]]  # no temp folders left
+    built = Path(paths[0])
+    assert built.parent == tmp_path and (built / "radrl_tiny.json").exists()
+    assert [p.name for p in tmp_path.iterdir()] == [built.name]  # no temp folders left
